@@ -1,0 +1,224 @@
+"""Text analysis: normalisation and the Whoosh analysers built on it.
+
+In: raw paragraph or query text (``str``). Out: normalised text with a map back to the
+original characters, and Whoosh token streams for two kinds of field:
+
+* ``JiebaTokenizer`` — jieba search-mode words (the same words, in the same order, as
+  ``jieba.cut_for_search``). ``pos`` is the ordinal of the jieba word the token comes
+  from (sub-words of a long word share its position, so phrases still line up) and
+  ``startchar``/``endchar`` are offsets into the *original* text, so highlights are exact.
+  Punctuation and whitespace are not tokens. Used for ranking.
+* ``GramTokenizer`` — every character and every pair of adjacent characters of the
+  *squeezed* text (normalised, letters/digits/CJK only). A literal substring of a paragraph
+  is then a phrase of bigrams (or one unigram), whatever jieba made of it. Used for recall.
+
+Both sides (index and query) pass through ``normalize``: NFKC (full-width → half-width)
+and case folding. The tokenizer classes are pickled into the index's table of contents:
+keep them top-level here, with this import path.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import jieba
+from whoosh.analysis import Token, Tokenizer
+
+# jieba logs its dictionary loading at INFO on every process start; keep that quiet.
+jieba.setLogLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Normalised text and, for each of its characters, the index of the original one."""
+
+    text: str
+    origin: tuple[int, ...] | None  # None: identity (same length, char i came from char i)
+
+    def original_index(self, i: int) -> int:
+        return i if self.origin is None else self.origin[i]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map the normalised span [start, end) back to the original text."""
+        if self.origin is None:
+            return start, end
+        return self.origin[start], self.origin[end - 1] + 1
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def normalize(text: str) -> Normalized:
+    """NFKC + case folding, keeping a map from each output character to its source."""
+    folded = _fold(text)
+    if len(folded) == len(text):
+        # The common case: every character maps to exactly one (full-width → half-width,
+        # upper → lower). Expansions like "…" → "..." change the length and take the slow path.
+        return Normalized(folded, None)
+    out: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        piece = _fold(ch)
+        out.append(piece)
+        origin.extend([i] * len(piece))
+    return Normalized("".join(out), tuple(origin))
+
+
+def is_word_char(ch: str) -> bool:
+    """Letters, digits and CJK ideographs; not punctuation, symbols or spaces."""
+    return ch.isalnum()
+
+
+@dataclass(frozen=True)
+class Squeezed:
+    """Normalised text with everything but word characters removed, mapped to the original."""
+
+    text: str
+    origin: tuple[int, ...]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        return self.origin[start], self.origin[end - 1] + 1
+
+
+def squeeze(text: str) -> Squeezed:
+    """Normalise ``text`` and keep only word characters (the unit of literal matching)."""
+    norm = normalize(text)
+    chars: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(norm.text):
+        if is_word_char(ch):
+            chars.append(ch)
+            origin.append(norm.original_index(i))
+    return Squeezed("".join(chars), tuple(origin))
+
+
+def squeeze_text(text: str) -> str:
+    """Only the squeezed string (no map): what the gram field indexes."""
+    return "".join(ch for ch in _fold(text) if is_word_char(ch))
+
+
+def grams(squeezed: str) -> list[str]:
+    """The bigram phrase that matches ``squeezed`` as a literal (one unigram if it is short)."""
+    if len(squeezed) <= 1:
+        return [squeezed] if squeezed else []
+    return [squeezed[i : i + 2] for i in range(len(squeezed) - 1)]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One jieba search-mode token."""
+
+    text: str  # normalised
+    pos: int  # ordinal of the jieba word it belongs to
+    start: int  # offsets into the original text
+    end: int
+
+
+def jieba_words(text: str) -> Iterator[Word]:
+    """Search-mode jieba words of ``text`` (as ``jieba.cut_for_search``), minus punctuation."""
+    norm = normalize(text)
+    if not jieba.dt.initialized:
+        jieba.dt.initialize()
+    freq = jieba.dt.FREQ  # only filled by initialize()
+    pos = 0
+    start = 0
+    for word in jieba.dt.cut(norm.text):
+        width = len(word)
+        if any(is_word_char(c) for c in word):
+            # The same sub-words, in the same order, as jieba.Tokenizer.cut_for_search.
+            for n in (2, 3):
+                if width > n:
+                    for i in range(width - n + 1):
+                        sub = word[i : i + n]
+                        if freq.get(sub):
+                            yield Word(sub, pos, *norm.original_span(start + i, start + i + n))
+            yield Word(word, pos, *norm.original_span(start, start + width))
+            pos += 1
+        start += width
+
+
+class JiebaTokenizer(Tokenizer):
+    """Whoosh tokenizer: jieba search-mode words with ordinal positions and exact offsets."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self).__name__)
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: object,
+    ) -> Iterator[Token]:
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        for word in jieba_words(value):
+            token.text = word.text
+            token.boost = 1.0
+            token.stopped = False
+            if keeporiginal:
+                token.original = value[word.start : word.end]
+            if positions:
+                token.pos = start_pos + word.pos
+            if chars:
+                token.startchar = start_char + word.start
+                token.endchar = start_char + word.end
+            yield token
+
+
+class GramTokenizer(Tokenizer):
+    """Whoosh tokenizer: every unigram and bigram of the squeezed text, at position i."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self).__name__)
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: object,
+    ) -> Iterator[Token]:
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        text = squeeze_text(value)
+        token.boost = 1.0
+        token.stopped = False
+        for i, ch in enumerate(text):
+            if positions:
+                token.pos = start_pos + i
+            token.text = ch
+            yield token
+            if i + 1 < len(text):
+                token.text = text[i : i + 2]
+                yield token
+
+
+def jieba_analyzer() -> JiebaTokenizer:
+    """The analyser of the ranking fields (text, title, heading)."""
+    return JiebaTokenizer()
+
+
+def gram_analyzer() -> GramTokenizer:
+    """The analyser of the recall fields (every literal substring is a bigram phrase)."""
+    return GramTokenizer()

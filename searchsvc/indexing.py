@@ -1,0 +1,352 @@
+"""The index on disk: schema, full builds into a new version, the atomic switch, opening.
+
+In: ``corpus.Article`` records. Out: a Whoosh index of paragraph chunks under the index
+directory, laid out as::
+
+    index/
+      CURRENT            name of the version in use (replaced atomically)
+      v-20261125T091500Z-3f2a/   one complete Whoosh index + meta.json
+      v-....building/    a build in progress (never served; removed by the next build)
+
+A build writes a complete new version beside the live one, verifies it, and only then
+switches ``CURRENT``; readers (``LiveIndex``) notice the switch and reopen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.query import Term
+from whoosh.searching import Searcher
+
+from .analysis import gram_analyzer, grams, jieba_analyzer, squeeze_text
+from .corpus import Article
+
+CURRENT_FILE = "CURRENT"
+META_FILE = "meta.json"
+VERSION_PREFIX = "v-"
+BUILDING_SUFFIX = ".building"
+
+
+class IndexMissingError(Exception):
+    """There is no built index in the index directory."""
+
+    def __init__(self, index_dir: Path):
+        super().__init__(
+            f"no index in {index_dir}: build one with `searchsvc build --index {index_dir}`"
+        )
+        self.index_dir = index_dir
+
+
+class IndexVerificationError(Exception):
+    """A freshly built index failed its checks; it was not switched in."""
+
+
+def make_schema() -> Schema:
+    """One document per paragraph chunk: ranking fields (jieba) plus recall fields (grams)."""
+    words = jieba_analyzer()
+    chars = gram_analyzer()
+    return Schema(
+        id=ID(stored=True, unique=True),
+        article_id=ID(stored=True),
+        source=ID(stored=True),
+        paragraph=NUMERIC(stored=True, sortable=True),
+        kind=ID(stored=True),
+        title=TEXT(analyzer=words, stored=True, phrase=False),
+        subtitle=STORED(),
+        heading=TEXT(analyzer=words, stored=True, phrase=False),
+        text=TEXT(analyzer=words, stored=True, phrase=True),
+        grams=TEXT(analyzer=chars, phrase=True),
+        context_grams=TEXT(analyzer=chars, phrase=True),
+        date=ID(stored=True, sortable=True),
+        url=STORED(),
+        tags=KEYWORD(stored=True, commas=True, lowercase=True),
+        article_hash=ID(stored=True),
+    )
+
+
+def chunk_id(article_id: str, paragraph: int) -> str:
+    return f"{article_id}-p{paragraph}"
+
+
+def article_documents(article: Article) -> Iterator[dict[str, object]]:
+    """The Whoosh documents (one per paragraph) of an article."""
+    digest = article.content_hash
+    for para in article.paragraphs:
+        context = "\n".join(x for x in (article.title, article.subtitle, para.heading) if x)
+        doc: dict[str, object] = {
+            "id": chunk_id(article.id, para.number),
+            "article_id": article.id,
+            "source": article.source,
+            "paragraph": para.number,
+            "kind": para.kind,
+            "title": article.title,
+            "subtitle": article.subtitle,
+            "heading": para.heading or "",
+            "text": para.text,
+            "grams": para.text,
+            "context_grams": context,
+            "url": article.url,
+            "article_hash": digest,
+        }
+        if article.date:
+            doc["date"] = article.date
+        if article.tags:
+            doc["tags"] = ",".join(article.tags)
+        yield doc
+
+
+@dataclass(frozen=True)
+class IndexMeta:
+    """What a version records about itself (``meta.json``)."""
+
+    version: str
+    built_at: str
+    articles: int
+    documents: int
+    seeds: str
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    version: str
+    articles: int
+    paragraphs: int
+    seconds: float
+    path: Path
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _new_version_name() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{VERSION_PREFIX}{stamp}-{secrets.token_hex(2)}"
+
+
+def current_version(index_dir: Path) -> str | None:
+    """The version named by CURRENT, or None when nothing was built yet."""
+    try:
+        name = (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return name or None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_meta(version_dir: Path) -> IndexMeta | None:
+    try:
+        data = json.loads((version_dir / META_FILE).read_text(encoding="utf-8"))
+        return IndexMeta(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def write_meta(version_dir: Path, meta: IndexMeta) -> None:
+    _write_atomically(version_dir / META_FILE, json.dumps(asdict(meta), ensure_ascii=False))
+
+
+def open_version(index_dir: Path) -> tuple[str, whoosh_index.Index]:
+    """Open the version in use; raise IndexMissingError when there is none."""
+    name = current_version(index_dir)
+    if name is None or not whoosh_index.exists_in(str(index_dir / name)):
+        raise IndexMissingError(index_dir)
+    return name, whoosh_index.open_dir(str(index_dir / name))
+
+
+def index_exists(index_dir: Path) -> bool:
+    name = current_version(index_dir)
+    return name is not None and whoosh_index.exists_in(str(index_dir / name))
+
+
+def _verify(ix: whoosh_index.Index, articles: list[Article], paragraphs: int) -> None:
+    """Check a new version before it is switched in: document count and a test search."""
+    with ix.searcher() as searcher:
+        if searcher.doc_count() != paragraphs:
+            raise IndexVerificationError(
+                f"index holds {searcher.doc_count()} paragraphs, expected {paragraphs}"
+            )
+        probe = next((a for a in articles if a.paragraphs), None)
+        if probe is None:
+            return
+        # A literal from the first paragraph must find that paragraph.
+        squeezed = squeeze_text(probe.paragraphs[0].text)[:6]
+        if not squeezed:
+            return
+        from whoosh.query import Phrase
+
+        bigrams = grams(squeezed)
+        query = Term("grams", bigrams[0]) if len(bigrams) == 1 else Phrase("grams", bigrams)
+        expected = chunk_id(probe.id, probe.paragraphs[0].number)
+        found = {hit["id"] for hit in searcher.search(query, limit=None)}
+        if expected not in found:
+            raise IndexVerificationError(f"test search for {squeezed!r} did not find {expected}")
+
+
+def _writer_options(total_paragraphs: int) -> dict[str, object]:
+    # Several processes pay off only when there is enough text to amortise their start-up
+    # (each one loads jieba's dictionary).
+    procs = min(os.cpu_count() or 1, 4) if total_paragraphs > 20_000 else 1
+    if procs > 1:
+        return {"procs": procs, "limitmb": 256, "multisegment": True}
+    return {"limitmb": 256}
+
+
+def build_index(
+    articles: Iterable[Article],
+    index_dir: Path,
+    seeds: str = "",
+    progress: Callable[[int], None] | None = None,
+    keep: int = 2,
+) -> BuildSummary:
+    """Build a complete new version from ``articles`` and switch to it atomically."""
+    started = time.perf_counter()
+    index_dir.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_builds(index_dir)
+    items = list(articles)
+    total_paragraphs = sum(len(a.paragraphs) for a in items)
+    name = _new_version_name()
+    building = index_dir / f"{name}{BUILDING_SUFFIX}"
+    building.mkdir()
+    try:
+        ix = whoosh_index.create_in(str(building), make_schema())
+        writer = ix.writer(**_writer_options(total_paragraphs))
+        try:
+            for article in items:
+                for doc in article_documents(article):
+                    writer.add_document(**doc)
+                if progress:
+                    progress(1)
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        _verify(ix, items, total_paragraphs)
+        write_meta(
+            building,
+            IndexMeta(name, _now_iso(), len(items), total_paragraphs, seeds),
+        )
+        _fsync_dir(building)
+        final = index_dir / name
+        os.rename(building, final)
+        switch_to(index_dir, name)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    prune_versions(index_dir, keep=keep)
+    return BuildSummary(
+        name, len(items), total_paragraphs, time.perf_counter() - started, index_dir / name
+    )
+
+
+def switch_to(index_dir: Path, name: str) -> None:
+    """Make version ``name`` the one in use (atomic: readers see the old or the new)."""
+    _write_atomically(index_dir / CURRENT_FILE, name + "\n")
+
+
+def list_versions(index_dir: Path) -> list[str]:
+    """Complete versions, oldest first."""
+    if not index_dir.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in index_dir.iterdir()
+        if p.is_dir() and p.name.startswith(VERSION_PREFIX) and not p.name.endswith(BUILDING_SUFFIX)
+    )
+
+
+def prune_versions(index_dir: Path, keep: int = 2) -> None:
+    """Delete old versions, keeping the current one and the ``keep - 1`` before it."""
+    current = current_version(index_dir)
+    versions = [v for v in list_versions(index_dir) if v != current]
+    for old in versions[: max(0, len(versions) - (keep - 1))]:
+        shutil.rmtree(index_dir / old, ignore_errors=True)
+
+
+def _remove_abandoned_builds(index_dir: Path) -> None:
+    for p in index_dir.iterdir():
+        if p.is_dir() and p.name.endswith(BUILDING_SUFFIX):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+@dataclass
+class _Open:
+    version: str
+    index: whoosh_index.Index
+    searcher: Searcher
+    checked: float
+
+
+class LiveIndex:
+    """Serves searchers on the version in use and follows switches and updates.
+
+    Each thread keeps its own searcher (Whoosh readers are not shared across threads) and
+    checks at most every ``check_interval`` seconds whether CURRENT or the index generation
+    changed; a request in flight keeps the searcher it started with.
+    """
+
+    def __init__(self, index_dir: Path, check_interval: float = 1.0):
+        self.index_dir = Path(index_dir)
+        self.check_interval = check_interval
+        self._local = threading.local()
+
+    def _open(self) -> _Open:
+        version, ix = open_version(self.index_dir)
+        return _Open(version, ix, ix.searcher(), time.monotonic())
+
+    def _current(self) -> _Open:
+        state: _Open | None = getattr(self._local, "state", None)
+        now = time.monotonic()
+        if state is None:
+            state = self._open()
+        elif now - state.checked >= self.check_interval:
+            state.checked = now
+            version = current_version(self.index_dir)
+            if version != state.version:
+                fresh = self._open()
+                state.searcher.close()
+                state = fresh
+            elif not state.searcher.up_to_date():
+                state.searcher = state.searcher.refresh()
+        self._local.state = state
+        return state
+
+    @contextmanager
+    def searcher(self) -> Iterator[tuple[str, Searcher]]:
+        """The version name and a searcher on it, for the duration of one request."""
+        state = self._current()
+        yield state.version, state.searcher
+
+    def meta(self) -> IndexMeta | None:
+        state = self._current()
+        return read_meta(self.index_dir / state.version)

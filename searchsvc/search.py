@@ -1,0 +1,455 @@
+"""User queries to results: syntax, Whoosh queries, scoring, paging and highlighting.
+
+In: a Whoosh searcher (from ``indexing.LiveIndex``) and the query string as typed.
+Out: plain records (``SearchResult``, ``Hit``, ``ArticleView``) with HTML-safe highlights.
+
+Query syntax: space-separated keywords must all match; ``a OR b`` matches either;
+``-word`` excludes; ``"exact phrase"`` is one literal (spaces and punctuation inside are
+ignored for matching). A keyword matches a paragraph that contains it as a literal
+substring (after NFKC, case folding, and ignoring punctuation/spaces), in its text or in
+its article title/heading; jieba words (BM25F) order the matches.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from dataclasses import dataclass, field
+
+from whoosh.collectors import Collector, FilterCollector, TopCollector
+from whoosh.query import (
+    And,
+    AndMaybe,
+    ConstantScoreQuery,
+    NullQuery,
+    Or,
+    Phrase,
+    Query,
+    Term,
+)
+from whoosh.searching import Results, Searcher
+
+from .analysis import grams, jieba_words, squeeze, squeeze_text
+
+MAX_QUERY_CHARS = 200
+MAX_KEYWORDS = 32
+MAX_PAGE_SIZE = 100
+MAX_RESULT_WINDOW = 10_000  # page * size: deeper paging costs more than it helps anyone
+SNIPPET_CHARS = 160
+
+# Scores: the literal match decides *whether* a paragraph matches; jieba's BM25 decides
+# the order. Constants keep a paragraph that contains the keyword above one that only
+# matches through its title/heading, and reward the keywords appearing side by side.
+TEXT_MATCH_SCORE = 1.0
+CONTEXT_MATCH_SCORE = 0.25
+ADJACENT_BONUS = 2.0
+FIELD_BOOSTS = {"text": 1.0, "title": 0.6, "heading": 0.4}
+
+SENTENCE_END = "。！？；!?;"
+
+
+class QueryError(ValueError):
+    """A query or parameter the caller must fix; ``code`` is stable for the API."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Keyword:
+    raw: str  # as typed (without quotes or minus)
+    literal: str  # squeezed: what must appear in the paragraph
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.literal
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """Conjunction of disjunctions of keywords, minus excluded keywords."""
+
+    groups: tuple[tuple[Keyword, ...], ...]
+    excluded: tuple[Keyword, ...]
+
+    @property
+    def positive(self) -> list[Keyword]:
+        return [k for group in self.groups for k in group]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.groups
+
+
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """Parse the user's query syntax; what carries no letters, digits or CJK is dropped."""
+    pieces: list[tuple[str, bool, bool]] = []  # (raw, excluded, is_or)
+    for m in _TOKEN.finditer(text):
+        if m.group(3) is not None:
+            word = m.group(3)
+            if word in ("OR", "|"):
+                pieces.append(("", False, True))
+                continue
+            excluded = word.startswith("-") and len(word) > 1
+            pieces.append((word[1:] if excluded else word, excluded, False))
+        else:
+            pieces.append((m.group(2), m.group(1) == "-", False))
+
+    groups: list[list[Keyword]] = []
+    excluded: list[Keyword] = []
+    join_next = False
+    for raw, is_excluded, is_or in pieces:
+        if is_or:
+            join_next = bool(groups)
+            continue
+        keyword = Keyword(raw, squeeze_text(raw))
+        if keyword.is_empty:
+            continue
+        if is_excluded:
+            excluded.append(keyword)
+        elif join_next:
+            groups[-1].append(keyword)
+        else:
+            groups.append([keyword])
+        join_next = False
+    return ParsedQuery(tuple(tuple(g) for g in groups), tuple(excluded))
+
+
+def _literal_query(fieldname: str, literal: str) -> Query:
+    bigrams = grams(literal)
+    if len(bigrams) == 1:
+        return Term(fieldname, bigrams[0])
+    return Phrase(fieldname, bigrams)
+
+
+def _required(keyword: Keyword) -> Query:
+    """Matches paragraphs containing the keyword literally (text, or title/heading)."""
+    return Or(
+        [
+            ConstantScoreQuery(_literal_query("grams", keyword.literal), TEXT_MATCH_SCORE),
+            ConstantScoreQuery(
+                _literal_query("context_grams", keyword.literal), CONTEXT_MATCH_SCORE
+            ),
+        ]
+    )
+
+
+def _ranking(keyword: Keyword) -> Query | None:
+    """BM25F over the keyword's jieba words in text, title and heading (scores only)."""
+    words = list(dict.fromkeys(w.text for w in jieba_words(keyword.raw)))
+    if not words:
+        return None
+    terms: list[Query] = [
+        Term(fieldname, word, boost=boost)
+        for fieldname, boost in FIELD_BOOSTS.items()
+        for word in words
+    ]
+    return Or(terms)
+
+
+def _keyword_query(keyword: Keyword) -> Query:
+    ranking = _ranking(keyword)
+    required = _required(keyword)
+    return required if ranking is None else AndMaybe(required, ranking)
+
+
+def build_query(parsed: ParsedQuery) -> Query:
+    """The Whoosh query for the positive part of a parsed user query."""
+    if parsed.is_empty:
+        return NullQuery
+    clauses: list[Query] = []
+    for group in parsed.groups:
+        options = [_keyword_query(k) for k in group]
+        clauses.append(options[0] if len(options) == 1 else Or(options))
+    query: Query = clauses[0] if len(clauses) == 1 else And(clauses)
+    positive = parsed.positive
+    if len(positive) > 1 and all(len(g) == 1 for g in parsed.groups):
+        # The keywords written side by side, as the user typed them, rank first.
+        together = "".join(k.literal for k in positive)
+        bonus = ConstantScoreQuery(_literal_query("grams", together), ADJACENT_BONUS)
+        query = AndMaybe(query, bonus)
+    return query
+
+
+def exclusion_query(parsed: ParsedQuery) -> Query | None:
+    """What ``-keyword`` removes (the same literal match as a keyword), or None."""
+    if not parsed.excluded:
+        return None
+    return Or([_required(k) for k in parsed.excluded])
+
+
+# --- highlighting -------------------------------------------------------------------
+
+
+def match_spans(text: str, literals: list[str]) -> list[tuple[int, int]]:
+    """Spans of ``text`` (original offsets) where any literal occurs, merged and sorted."""
+    sq = squeeze(text)
+    spans: list[tuple[int, int]] = []
+    for literal in set(literals):
+        if not literal:
+            continue
+        start = sq.text.find(literal)
+        while start != -1:
+            spans.append(sq.original_span(start, start + len(literal)))
+            start = sq.text.find(literal, start + 1)
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def mark(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None) -> str:
+    """HTML of ``text[start:end]``, escaped, with ``spans`` wrapped in <mark>."""
+    end = len(text) if end is None else end
+    out: list[str] = []
+    pos = start
+    for s, e in spans:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        out.append(html.escape(text[pos:s], quote=False))
+        out.append(f"<mark>{html.escape(text[s:e], quote=False)}</mark>")
+        pos = e
+    out.append(html.escape(text[pos:end], quote=False))
+    return "".join(out)
+
+
+def _best_window_start(spans: list[tuple[int, int]], text: str, literals: list[str]) -> int:
+    """Start of the span from which a snippet-sized window shows the most distinct keywords."""
+    if not spans:
+        return 0
+    best, best_count = spans[0][0], -1
+    for s, _ in spans:
+        window = squeeze_text(text[s : s + SNIPPET_CHARS])
+        count = sum(1 for lit in set(literals) if lit and lit in window)
+        if count > best_count:
+            best, best_count = s, count
+    return best
+
+
+def snippet(text: str, literals: list[str], max_chars: int = SNIPPET_CHARS) -> str:
+    """A ~max_chars HTML snippet around the best match, cut at sentence ends when possible."""
+    spans = match_spans(text, literals)
+    if len(text) <= max_chars + 40:
+        return mark(text, spans)
+    anchor = _best_window_start(spans, text, literals)
+    # Start at the beginning of the anchor's sentence when it is close enough.
+    start = max(0, anchor - max_chars // 3)
+    for i in range(anchor - 1, start - 1, -1):
+        if text[i] in SENTENCE_END:
+            start = i + 1
+            break
+    else:
+        if start > 0 and anchor - start > 20:
+            start = anchor - 20
+    end = min(len(text), start + max_chars)
+    # End at a sentence end when one is near; never cut through a mark.
+    for i in range(end - 1, max(start + max_chars // 2, anchor), -1):
+        if text[i] in SENTENCE_END:
+            end = i + 1
+            break
+    for s, e in spans:
+        if s < end < e:
+            end = e
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    return prefix + mark(text, spans, start, end) + suffix
+
+
+# --- searching ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    article_id: str
+    title: str
+    heading: str | None
+    source: str
+    paragraph: int
+    text: str
+    highlight: str
+    kind: str = "body"
+    date: str | None = None
+    url: str | None = None
+    title_highlight: str = ""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    total: int
+    page: int
+    size: int
+    took_ms: float
+    hits: list[Hit] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-min(self.total, MAX_RESULT_WINDOW) // self.size))
+
+
+def validate_query(query: str) -> str:
+    """The query, stripped; QueryError when it is empty or too long."""
+    query = query.strip()
+    if not query:
+        raise QueryError("empty_query", "请输入搜索词（query is empty）")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(
+            "query_too_long",
+            f"搜索词过长：最多 {MAX_QUERY_CHARS} 个字符（query longer than {MAX_QUERY_CHARS})",
+        )
+    return query
+
+
+def validate_paging(page: int, size: int) -> None:
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise QueryError("invalid_size", f"size must be between 1 and {MAX_PAGE_SIZE}")
+    if page < 1:
+        raise QueryError("invalid_page", "page must be 1 or more")
+    if page * size > MAX_RESULT_WINDOW:
+        raise QueryError(
+            "page_too_deep", f"page × size must not exceed {MAX_RESULT_WINDOW}"
+        )
+
+
+def _hit(fields: dict[str, object], score: float, literals: list[str]) -> Hit:
+    text = str(fields.get("text") or "")
+    title = str(fields.get("title") or "")
+    return Hit(
+        id=str(fields["id"]),
+        score=round(float(score), 4),
+        article_id=str(fields["article_id"]),
+        title=title,
+        heading=str(fields.get("heading") or "") or None,
+        source=str(fields.get("source") or ""),
+        paragraph=int(fields.get("paragraph") or 0),  # type: ignore[call-overload]
+        text=text,
+        highlight=snippet(text, literals),
+        kind=str(fields.get("kind") or "body"),
+        date=fields.get("date") or None,  # type: ignore[arg-type]
+        url=fields.get("url") or None,  # type: ignore[arg-type]
+        title_highlight=mark(title, match_spans(title, literals)),
+    )
+
+
+def search(searcher: Searcher, query: str, page: int = 1, size: int = 10) -> SearchResult:
+    """Run a user query; QueryError for input the caller must fix."""
+    started = time.perf_counter()
+    query = validate_query(query)
+    validate_paging(page, size)
+    parsed = parse_query(query)
+    if len(parsed.positive) + len(parsed.excluded) > MAX_KEYWORDS:
+        raise QueryError("too_many_keywords", f"at most {MAX_KEYWORDS} keywords")
+    if parsed.is_empty:
+        return SearchResult(query, 0, page, size, _ms(started), [])
+    results = _top_results(searcher, build_query(parsed), exclusion_query(parsed), page * size)
+    total = len(results)
+    literals = [k.literal for k in parsed.positive]
+    hits = [
+        _hit(results[i].fields(), results.score(i) or 0.0, literals)
+        for i in range((page - 1) * size, min(page * size, results.scored_length()))
+    ]
+    return SearchResult(query, total, page, size, _ms(started), hits)
+
+
+def _top_results(
+    searcher: Searcher, query: Query, excluded: Query | None, limit: int
+) -> Results:
+    """The ``limit`` best matches of ``query`` minus ``excluded``, and the exact total.
+
+    Whoosh's default collector "replaces" matchers with cheaper ones as the minimum score
+    rises, and that prunes matching documents under ``AndMaybe``/``ConstantScoreQuery``
+    (wrong totals and wrong top hits); ``AndNot`` with a phrase as its negative part lets
+    excluded documents through. So: collect every match without those shortcuts, and
+    exclude by document set (a restrict filter) rather than by an ``AndNot`` matcher.
+    """
+    collector: Collector = TopCollector(limit=limit, usequality=False, replace=0)
+    if excluded is not None:
+        collector = FilterCollector(collector, restrict=excluded)
+    searcher.search_with_collector(query, collector)
+    return collector.results()
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+# --- articles -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArticleParagraph:
+    number: int
+    text: str
+    heading: str | None
+    kind: str
+    highlight: str  # the whole paragraph, escaped, with the query marked
+    matched: bool
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    id: str
+    title: str
+    subtitle: str | None
+    source: str
+    date: str | None
+    url: str | None
+    paragraphs: list[ArticleParagraph]
+
+    @property
+    def matched_paragraphs(self) -> list[int]:
+        return [p.number for p in self.paragraphs if p.matched]
+
+
+_ARTICLE_ID = re.compile(r"[A-Za-z0-9._-]{1,80}")
+
+
+def get_article(searcher: Searcher, article_id: str, query: str = "") -> ArticleView | None:
+    """The whole article, paragraphs in order, with ``query`` marked; None if unknown."""
+    if not _ARTICLE_ID.fullmatch(article_id):
+        return None
+    docs = sorted(
+        (hit.fields() for hit in searcher.search(Term("article_id", article_id), limit=None)),
+        key=lambda f: f["paragraph"],
+    )
+    if not docs:
+        return None
+    literals: list[str] = []
+    if query.strip() and len(query) <= MAX_QUERY_CHARS:
+        literals = [k.literal for k in parse_query(query).positive]
+    paragraphs = []
+    for f in docs:
+        spans = match_spans(f["text"], literals)
+        paragraphs.append(
+            ArticleParagraph(
+                number=f["paragraph"],
+                text=f["text"],
+                heading=f.get("heading") or None,
+                kind=f.get("kind") or "body",
+                highlight=mark(f["text"], spans),
+                matched=bool(spans),
+            )
+        )
+    first = docs[0]
+    return ArticleView(
+        id=article_id,
+        title=first["title"],
+        subtitle=first.get("subtitle"),
+        source=first["source"],
+        date=first.get("date"),
+        url=first.get("url"),
+        paragraphs=paragraphs,
+    )

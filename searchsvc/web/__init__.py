@@ -1,0 +1,112 @@
+"""The Flask application: ``create_app()`` wires config, the live index and the blueprints.
+
+In: configuration (defaults, ``SEARCHSVC_*`` environment variables, test overrides).
+Out: a WSGI app serving the search page (``/``), article pages, the JSON API (``/api``)
+and ``/healthz``. Every API error has one shape: ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from ..indexing import IndexMissingError, LiveIndex
+from ..search import QueryError
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
+
+class ApiError(Exception):
+    """An error answered with the API error shape (and a readable page for HTML routes)."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create the app: defaults, then SEARCHSVC_* environment, then ``test_config``."""
+    app = Flask(__name__)
+    app.config.from_mapping(
+        INDEX_DIR=os.environ.get("SEARCHSVC_INDEX", "index"),
+        RELOAD_INTERVAL=float(os.environ.get("SEARCHSVC_RELOAD_INTERVAL", "1.0")),
+        PAGE_SIZE=10,
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.mimetype = "application/json; charset=utf-8"  # type: ignore[attr-defined]
+    app.extensions["searchsvc.index"] = LiveIndex(
+        Path(app.config["INDEX_DIR"]), check_interval=app.config["RELOAD_INTERVAL"]
+    )
+
+    from . import api, pages
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    _register_error_handlers(app)
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app
+
+
+def live_index(app: Flask) -> LiveIndex:
+    return app.extensions["searchsvc.index"]
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path in ("/api", "/healthz")
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int] | Any:
+    """The one place where errors become responses: JSON for the API, a page otherwise."""
+    if _wants_json():
+        return jsonify({"error": {"code": code, "message": message}}), status
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(err: ApiError) -> Any:
+        return error_response(err.status, err.code, err.message)
+
+    @app.errorhandler(QueryError)
+    def _query_error(err: QueryError) -> Any:
+        return error_response(400, err.code, err.message)
+
+    @app.errorhandler(IndexMissingError)
+    def _no_index(err: IndexMissingError) -> Any:
+        return error_response(503, "index_missing", "索引尚未建立（the index is not built yet）")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> Any:
+        code = (err.name or "error").lower().replace(" ", "_")
+        return error_response(err.code or 500, code, err.description or err.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "服务器内部错误（internal error）")

@@ -1,0 +1,39 @@
+"""The HTML pages: the search page (``/``) and the article page; rendered on the server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, render_template
+
+from ..search import QueryError, SearchResult, get_article, search
+from . import live_index
+from .params import paging, query_param
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def index() -> Any:
+    query = query_param()
+    result: SearchResult | None = None
+    error: QueryError | None = None
+    status = 200
+    try:
+        page, size = paging(current_app.config["PAGE_SIZE"])
+        if query.strip():
+            with live_index(current_app).searcher() as (_version, searcher):
+                result = search(searcher, query, page=page, size=size)
+    except QueryError as err:
+        error, status = err, 400
+    return render_template("search.html", query=query, result=result, error=error), status
+
+
+@bp.get("/articles/<article_id>")
+def article(article_id: str) -> Any:
+    query = query_param()
+    with live_index(current_app).searcher() as (_version, searcher):
+        view = get_article(searcher, article_id, query)
+    if view is None:
+        abort(404, description="找不到这篇文章（article not found）")
+    return render_template("article.html", query=query, article=view)

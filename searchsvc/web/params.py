@@ -1,0 +1,37 @@
+"""Request parameters, parsed once with types and bounds (a clear 400 otherwise)."""
+
+from __future__ import annotations
+
+import re
+
+from flask import request
+
+from ..search import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, QueryError
+
+_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def int_param(name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high]; QueryError otherwise."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    raw = raw.strip()
+    if not _DIGITS.fullmatch(raw):
+        raise QueryError(f"invalid_{name}", f"{name} must be a whole number from {low} to {high}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise QueryError(f"invalid_{name}", f"{name} must be between {low} and {high}")
+    return value
+
+
+def paging(default_size: int) -> tuple[int, int]:
+    """``page`` and ``size`` from the query string."""
+    size = int_param("size", default_size, 1, MAX_PAGE_SIZE)
+    page = int_param("page", 1, 1, MAX_RESULT_WINDOW)
+    return page, size
+
+
+def query_param() -> str:
+    """The raw ``q`` parameter ("" when absent)."""
+    return request.args.get("q", "")

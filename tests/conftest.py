@@ -1,0 +1,107 @@
+"""Shared fixtures: real indexes built in temp dirs, the Flask app and client, the CLI runner."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from searchsvc.corpus import Article, iter_articles
+from searchsvc.indexing import LiveIndex, build_index
+from searchsvc.web import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def seed_articles() -> list[Article]:
+    return list(iter_articles(SEEDS))
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, seed_articles) -> Path:
+    """A real index of the project's seed articles."""
+    index_dir = tmp_path_factory.mktemp("seed-index")
+    build_index(seed_articles, index_dir, seeds=str(SEEDS))
+    return index_dir
+
+
+@pytest.fixture
+def searcher(seed_index: Path) -> Iterator:
+    with LiveIndex(seed_index).searcher() as (_version, s):
+        yield s
+
+
+@pytest.fixture
+def app(seed_index: Path):
+    return create_app({"INDEX_DIR": str(seed_index), "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def assert_api_error(response, status: int, code: str | None = None) -> dict:
+    """An API error: the given 4xx status, JSON, and the one error shape."""
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message"}
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code
+    return body
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(seed_index: Path) -> Iterator[str]:
+    """The real `searchsvc serve` in a subprocess; yields its base URL."""
+    port = _free_port()
+    env = {**os.environ, "SEARCHSVC_RELOAD_INTERVAL": "0.5"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "searchsvc", "serve", "--index", str(seed_index),
+         "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    out = proc.stdout.read().decode() if proc.stdout else ""
+                    raise RuntimeError(f"server did not start:\n{out}") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,95 @@
+"""Analysis: normalisation, jieba tokens (text, positions, offsets) and the gram stream."""
+
+from __future__ import annotations
+
+import jieba
+import pytest
+
+from searchsvc.analysis import (
+    GramTokenizer,
+    JiebaTokenizer,
+    grams,
+    jieba_words,
+    normalize,
+    squeeze,
+    squeeze_text,
+)
+
+
+def tokens(tokenizer, text: str) -> list[tuple[str, int, int, int]]:
+    return [
+        (t.text, t.pos, t.startchar, t.endchar)
+        for t in tokenizer(text, positions=True, chars=True)
+    ]
+
+
+def test_normalize_folds_width_and_case():
+    assert normalize("ＥＣＭＯ，２０２４年").text == "ecmo,2024年"
+    assert normalize("ECMO").origin is None  # same length: identity map
+
+
+def test_normalize_keeps_a_map_when_length_changes():
+    text = "医院……ECMO"
+    norm = normalize(text)
+    assert norm.text == "医院......ecmo"
+    start = norm.text.index("ecmo")
+    assert norm.original_span(start, start + 4) == (4, 8)
+    assert text[4:8] == "ECMO"
+
+
+def test_squeeze_keeps_only_word_characters_with_their_origin():
+    sq = squeeze("“十四五”时期，ＥＣＭＯ 设备")
+    assert sq.text == "十四五时期ecmo设备"
+    assert sq.original_span(0, 5) == (1, 7)  # 十 … 期 in the original, quotes inside
+    assert squeeze_text("77.7万、50%") == "777万50"
+
+
+def test_jieba_tokens_match_cut_for_search_with_exact_offsets():
+    text = "2024年医院在全县率先引进ECMO设备，中华人民共和国"
+    toks = tokens(JiebaTokenizer(), text)
+    expected = [w.lower() for w in jieba.cut_for_search(text) if w.strip("，")]
+    assert [t[0] for t in toks] == expected
+    for word, _pos, start, end in toks:
+        assert normalize(text[start:end]).text == word
+    assert ("ecmo", 7, 14, 18) in toks
+
+
+def test_jieba_positions_are_ordinal_and_subwords_share_their_word():
+    toks = tokens(JiebaTokenizer(), "中华人民共和国成立")
+    assert toks == [
+        ("中华", 0, 0, 2),
+        ("华人", 0, 1, 3),
+        ("人民", 0, 2, 4),
+        ("共和", 0, 4, 6),
+        ("共和国", 0, 4, 7),
+        ("中华人民共和国", 0, 0, 7),
+        ("成立", 1, 7, 9),
+    ]
+
+
+def test_jieba_drops_punctuation_and_spaces():
+    assert [t[0] for t in tokens(JiebaTokenizer(), "“医院”，  ！")] == ["医院"]
+
+
+def test_jieba_offsets_survive_expanding_normalisation():
+    text = "……潼南区妇幼保健院"
+    toks = tokens(JiebaTokenizer(), text)
+    assert all(normalize(text[s:e]).text == w for w, _p, s, e in toks)
+    assert ("潼南", 0, 2, 4) in toks
+
+
+def test_gram_stream_has_every_unigram_and_bigram_at_its_position():
+    toks = [(t.text, t.pos) for t in GramTokenizer()("ＥＣ设备。", positions=True)]
+    assert toks == [("e", 0), ("ec", 0), ("c", 1), ("c设", 1), ("设", 2), ("设备", 2), ("备", 3)]
+
+
+@pytest.mark.parametrize(
+    ("literal", "expected"),
+    [("", []), ("院", ["院"]), ("保健院", ["保健", "健院"]), ("ab", ["ab"])],
+)
+def test_grams_of_a_literal(literal, expected):
+    assert grams(literal) == expected
+
+
+def test_jieba_words_of_empty_text():
+    assert list(jieba_words("")) == []

@@ -1,0 +1,243 @@
+"""Search semantics: literal recall, AND/OR/-/phrases, ranking, paging, highlighting."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from searchsvc.analysis import squeeze_text
+from searchsvc.corpus import Article, Paragraph
+from searchsvc.indexing import LiveIndex, build_index, chunk_id
+from searchsvc.search import (
+    QueryError,
+    get_article,
+    match_spans,
+    parse_query,
+    search,
+    snippet,
+)
+
+
+def ids(searcher, query: str) -> set[str]:
+    """Every hit id of ``query`` (all pages)."""
+    found: set[str] = set()
+    page = 1
+    while True:
+        result = search(searcher, query, page=page, size=100)
+        found |= {h.id for h in result.hits}
+        if page * 100 >= result.total:
+            assert len(found) == result.total
+            return found
+        page += 1
+
+
+def paragraphs(articles: list[Article]) -> list[tuple[str, Article, Paragraph]]:
+    return [(chunk_id(a.id, p.number), a, p) for a in articles for p in a.paragraphs]
+
+
+def containing(articles, literal: str) -> tuple[set[str], set[str]]:
+    """Chunks whose text contains ``literal``; chunks whose title/heading does."""
+    lit = squeeze_text(literal)
+    in_text, in_context = set(), set()
+    for cid, a, p in paragraphs(articles):
+        if lit in squeeze_text(p.text):
+            in_text.add(cid)
+        if lit in squeeze_text("\n".join(x for x in (a.title, a.subtitle, p.heading) if x)):
+            in_context.add(cid)
+    return in_text, in_context
+
+
+# --- literal recall ----------------------------------------------------------------
+
+
+def test_every_literal_substring_finds_every_paragraph_containing_it(searcher, seed_articles):
+    rng = random.Random(20261125)
+    chunks = paragraphs(seed_articles)
+    for _ in range(150):
+        _cid, _a, para = rng.choice(chunks)
+        length = rng.choice([1, 2, 3, 4, 6, 9, 15, 30])
+        start = rng.randrange(max(1, len(para.text) - length))
+        literal = para.text[start : start + length]
+        if not squeeze_text(literal) or len(literal.strip()) > 200:
+            continue
+        query = '"' + literal.replace('"', " ") + '"'
+        in_text, in_context = containing(seed_articles, literal)
+        found = ids(searcher, query)
+        assert in_text <= found, f"{literal!r}: missing {sorted(in_text - found)[:5]}"
+        assert found <= in_text | in_context, literal
+
+
+@pytest.mark.parametrize(
+    "literal",
+    ["保健院", "彩色多普勒", "标志着县域急危重症", "变革型组织", "ECMO", "ecmo", "ＥＣＭＯ",
+     "MDT175例", "院", "2024年", "两癌"],
+)
+def test_literal_queries_across_jieba_boundaries(searcher, seed_articles, literal):
+    in_text, _ = containing(seed_articles, literal)
+    assert in_text, f"{literal!r} should occur in the seeds"
+    assert in_text <= ids(searcher, literal)
+
+
+# --- syntax ------------------------------------------------------------------------
+
+
+def test_parse_query_syntax():
+    parsed = parse_query('妇幼 保健 OR 医疗 -江津 "党建 统领" ！！ -')
+    assert [[k.literal for k in g] for g in parsed.groups] == [
+        ["妇幼"], ["保健", "医疗"], ["党建统领"]
+    ]
+    assert [k.literal for k in parsed.excluded] == ["江津"]
+
+
+def test_unbalanced_quote_is_a_phrase_to_the_end():
+    parsed = parse_query('"党建 统领')
+    assert [[k.literal for k in g] for g in parsed.groups] == [["党建统领"]]
+
+
+@pytest.mark.parametrize("query", ["！！！", "OR", "-", '""', "* ?", "OR OR -", "。，、"])
+def test_punctuation_or_operators_only_give_an_empty_result(searcher, query):
+    result = search(searcher, query)
+    assert result.total == 0 and result.hits == []
+
+
+def test_and_requires_every_keyword(searcher, seed_articles):
+    both = ids(searcher, "ECMO 呼吸衰竭")
+    ecmo, _ = containing(seed_articles, "ECMO")
+    assert both and both <= ids(searcher, "ECMO") and both <= ids(searcher, "呼吸衰竭")
+    assert len(both) < len(ecmo | ids(searcher, "呼吸衰竭"))
+
+
+def test_or_and_exclude(searcher):
+    ecmo, mdt = ids(searcher, "ECMO"), ids(searcher, "MDT")
+    assert ids(searcher, "ECMO OR MDT") == ecmo | mdt
+    assert ids(searcher, "ECMO -MDT") == ecmo - mdt
+    assert ecmo & mdt, "the seeds have paragraphs with both"
+
+
+def test_exact_phrase_is_contiguous(searcher, seed_articles):
+    phrase, _ = containing(seed_articles, "急危重症救治")
+    assert ids(searcher, '"急危重症 救治"') >= phrase
+    assert ids(searcher, '"急危重症救治"') <= ids(searcher, "急危重症 救治")
+
+
+# --- ranking -----------------------------------------------------------------------
+
+
+def _article(aid: str, title: str, texts: list[str], heading: str | None = None) -> Article:
+    return Article(
+        id=aid,
+        source=f"{aid}.txt",
+        title=title,
+        paragraphs=tuple(Paragraph(i + 1, t, heading) for i, t in enumerate(texts)),
+    )
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> tuple[LiveIndex, list[Article]]:
+    articles = [
+        _article("a", "社区新闻", [
+            "医院在社区开展义诊活动，居民排队咨询。",
+            "义诊之后，医院又组织了健康讲座，很多居民参加了活动。",
+            "本文含有<script>alert(1)</script>这样的标记 & 符号。",
+        ]),
+        _article("b", "急救中心建成", ["中心引进设备，提高救治能力。"], heading="ECMO 救治"),
+        _article("c", "其他", ["患者经 ECMO 救治转危为安。"]),
+        _article("d", "长文", ["开头。" + "这是很长的一段填充文字，用来测试摘要。" * 20
+                               + "关键的妇幼保健院在这里出现。" + "后面还有更多文字。" * 20]),
+    ]
+    index_dir = tmp_path_factory.mktemp("small")
+    build_index(articles, index_dir)
+    return LiveIndex(Path(index_dir)), articles
+
+
+def test_exact_phrase_ranks_above_scattered_words(small):
+    live, _ = small
+    with live.searcher() as (_v, s):
+        hits = search(s, "义诊 活动").hits
+    assert [h.id for h in hits] == ["a-p1", "a-p2"] or hits[0].id == "a-p1"
+    with live.searcher() as (_v, s):
+        hits = search(s, "医院 义诊").hits
+    # "…之后，医院又组织…" has both words apart; "医院在社区开展义诊" too, but neither adjacent:
+    assert {h.id for h in hits} == {"a-p1", "a-p2"}
+
+
+def test_text_match_ranks_above_heading_only_match(small):
+    live, _ = small
+    with live.searcher() as (_v, s):
+        hits = search(s, "ECMO").hits
+    assert [h.id for h in hits] == ["c-p1", "b-p1"]
+    assert hits[0].highlight == "患者经 <mark>ECMO</mark> 救治转危为安。"
+    assert hits[1].highlight == "中心引进设备，提高救治能力。"
+
+
+def test_markup_in_articles_comes_back_escaped(small):
+    live, _ = small
+    with live.searcher() as (_v, s):
+        hit = search(s, "script").hits[0]
+    assert "<script>" not in hit.highlight
+    assert hit.highlight == (
+        "本文含有&lt;<mark>script</mark>&gt;alert(1)&lt;/<mark>script</mark>&gt;"
+        "这样的标记 &amp; 符号。"
+    )
+    assert hit.text == "本文含有<script>alert(1)</script>这样的标记 & 符号。"
+
+
+def test_snippet_is_cut_around_the_match_at_sentence_ends(small):
+    live, _ = small
+    with live.searcher() as (_v, s):
+        hit = search(s, "妇幼保健院").hits[0]
+    assert hit.id == "d-p1"
+    assert "<mark>妇幼保健院</mark>" in hit.highlight
+    plain = hit.highlight.replace("<mark>", "").replace("</mark>", "")
+    assert 60 <= len(plain) <= 210
+    assert plain.startswith("…") and plain.endswith("…")
+    assert plain[1:].startswith("这是很长的") or plain[1:].startswith("关键的")
+    assert plain[-2] == "。"
+
+
+def test_snippet_marks_whole_literals():
+    assert snippet("垫江县人民医院引进ECMO。", ["人民医院", "ecmo"]) == (
+        "垫江县<mark>人民医院</mark>引进<mark>ECMO</mark>。"
+    )
+    assert match_spans("“十四五”时期", ["十四五时期"]) == [(1, 7)]
+
+
+# --- paging and validation -----------------------------------------------------------
+
+
+def test_pagination_is_consistent(searcher):
+    full = search(searcher, "医院", size=100)
+    assert full.total > 25
+    pages = [search(searcher, "医院", page=p, size=10) for p in (1, 2, 3)]
+    assert all(p.total == full.total for p in pages)
+    assert [h.id for p in pages for h in p.hits] == [h.id for h in full.hits[:30]]
+    beyond = search(searcher, "医院", page=full.total // 10 + 2, size=10)
+    assert beyond.hits == [] and beyond.total == full.total
+
+
+@pytest.mark.parametrize(
+    ("query", "page", "size", "code"),
+    [("", 1, 10, "empty_query"), ("   ", 1, 10, "empty_query"),
+     ("医" * 201, 1, 10, "query_too_long"), ("医院", 0, 10, "invalid_page"),
+     ("医院", 1, 0, "invalid_size"), ("医院", 1, 101, "invalid_size"),
+     ("医院", 1001, 10, "page_too_deep")],
+)
+def test_invalid_input_raises_query_error(searcher, query, page, size, code):
+    with pytest.raises(QueryError) as err:
+        search(searcher, query, page=page, size=size)
+    assert err.value.code == code
+
+
+def test_get_article_in_order_with_highlights(searcher, seed_articles):
+    article = seed_articles[0]
+    view = get_article(searcher, article.id, "ECMO")
+    assert view is not None and view.title == article.title
+    assert [p.number for p in view.paragraphs] == [p.number for p in article.paragraphs]
+    assert [p.text for p in view.paragraphs] == [p.text for p in article.paragraphs]
+    assert view.matched_paragraphs
+    assert all("<mark>ECMO</mark>" in view.paragraphs[n - 1].highlight
+               for n in view.matched_paragraphs)
+    assert get_article(searcher, "../../etc/passwd") is None
+    assert get_article(searcher, "no-such-article") is None

@@ -1,0 +1,5 @@
+"""WSGI entry point, e.g. ``gunicorn -w 2 wsgi:app`` (index from SEARCHSVC_INDEX, default ./index)."""
+
+from searchsvc.web import create_app
+
+app = create_app()
