@@ -303,7 +303,8 @@ def _is_column_layout(lines: list[_Line]) -> bool:
     in_blocks = sum(
         1
         for i, ln in enumerate(lines)
-        if ln.blank_before == 0 and i > 0 or i + 1 < len(lines) and lines[i + 1].blank_before == 0
+        if (i > 0 and ln.blank_before == 0)
+        or (i + 1 < len(lines) and lines[i + 1].blank_before == 0)
     )
     return in_blocks * 2 > len(lines)
 
@@ -484,6 +485,10 @@ def _parse_page(text: str) -> list[tuple[str, str | None, list[tuple[str, str | 
             draft.after_byline = True
             continue
         if u.kind == "body":
+            if draft.after_byline and draft.md_title is None:
+                # Text that goes on after a page credit ("本版图文由…提供") starts afresh,
+                # not inside the section the credit closed.
+                draft.heading, draft.heading_used = None, True
             draft.add(u.text, "body")
             draft.after_byline = False
             continue
@@ -600,8 +605,11 @@ def _feed_article(
         return None
     raw_id, title, text = obj.get("id"), obj.get("title"), obj.get("text")
     for name, value in (("id", raw_id), ("title", title), ("text", text)):
-        if not isinstance(value, str) or not value.strip():
-            what = "missing" if value is None else "empty" if isinstance(value, str) else "not a string"
+        if not isinstance(value, str) or not clean_text(value):
+            if value is None:
+                what = "missing"
+            else:
+                what = "empty" if isinstance(value, str) else "not a string"
             problems.append(Problem(source, line, f"{name!r} is {what}; line skipped"))
             return None
     assert isinstance(raw_id, str) and isinstance(title, str) and isinstance(text, str)

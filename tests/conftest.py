@@ -77,15 +77,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(seed_index: Path) -> Iterator[str]:
+def live_server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real `searchsvc serve` in a subprocess; yields its base URL."""
     port = _free_port()
     env = {**os.environ, "SEARCHSVC_RELOAD_INTERVAL": "0.5"}
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, "-m", "searchsvc", "serve", "--index", str(seed_index),
          "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -98,10 +100,11 @@ def live_server(seed_index: Path) -> Iterator[str]:
                         break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read().decode() if proc.stdout else ""
+                    out = log_path.read_text(errors="replace")
                     raise RuntimeError(f"server did not start:\n{out}") from None
                 time.sleep(0.2)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        log.close()

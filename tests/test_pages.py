@@ -1,0 +1,76 @@
+"""The HTML pages, rendered on the server (no JavaScript needed)."""
+
+from __future__ import annotations
+
+import re
+
+
+def test_home_page_is_a_chinese_search_page(client):
+    r = client.get("/")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert '<html lang="zh-CN">' in html
+    assert '<form class="search" action="/" method="get"' in html
+    assert 'name="q"' in html and "<label" in html
+    assert "试试" in html  # the empty state suggests queries
+    assert "<script" not in html
+
+
+def test_results_page(client):
+    html = client.get("/?q=ECMO").get_data(as_text=True)
+    assert re.search(r"找到 \d+ 个段落，用时 [\d.]+ 毫秒", html)
+    assert 'value="ECMO"' in html  # the query stays in the box
+    assert "<mark>ECMO</mark>" in html
+    link = re.search(r'href="(/articles/[^"?]+\?q=ECMO#p\d+)"', html)
+    assert link, "each hit links to its article at the paragraph"
+
+
+def test_pagination_links(client):
+    html = client.get("/?q=医院&page=2").get_data(as_text=True)
+    assert 'aria-current="page">2<' in html
+    assert 'href="/?q=%E5%8C%BB%E9%99%A2&amp;page=1"' in html
+    assert 'rel="next"' in html
+
+
+def test_no_results_page_suggests_what_to_try(client):
+    html = client.get("/?q=完全不存在的词语组合").get_data(as_text=True)
+    assert "没有找到" in html and "减少关键词" in html
+
+
+def test_error_is_shown_in_the_page(client):
+    r = client.get("/?q=" + "医" * 300)
+    assert r.status_code == 400
+    html = r.get_data(as_text=True)
+    assert "搜索词过长" in html and "Traceback" not in html
+    r = client.get("/?q=医院&page=abc")
+    assert r.status_code == 400 and "page" in r.get_data(as_text=True)
+
+
+def test_article_page_highlights_and_anchors(client):
+    hit = client.get("/api/search?q=ECMO").get_json()["hits"][0]
+    r = client.get(f"/articles/{hit['article_id']}?q=ECMO")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert f'id="p{hit["paragraph"]}"' in html
+    assert "<mark>ECMO</mark>" in html
+    assert hit["title"] in html
+
+
+def test_unknown_article_page_is_a_404_page(client):
+    r = client.get("/articles/nope")
+    assert r.status_code == 404
+    assert "找不到这篇文章" in r.get_data(as_text=True)
+    assert r.mimetype == "text/html"
+
+
+def test_security_headers(client):
+    for path in ("/", "/api/search?q=医院", "/nope"):
+        r = client.get(path)
+        assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["Referrer-Policy"]
+
+
+def test_static_stylesheet_is_served(client):
+    with client.get("/static/style.css") as r:
+        assert r.status_code == 200 and b"prefers-color-scheme: dark" in r.data
