@@ -1,4 +1,4 @@
-"""WSGI entry point, e.g. ``gunicorn -w 2 wsgi:app`` (index from SEARCHSVC_INDEX, default ./index)."""
+"""WSGI entry point: ``gunicorn -w 2 wsgi:app`` (index from SEARCHSVC_INDEX, default ./index)."""
 
 from searchsvc.web import create_app
 

@@ -395,6 +395,7 @@ class _Draft:
         self.heading, self.heading_used = text, False
         self.headings.append(text)
         self.in_header = False
+        self.after_byline = False
 
     def add(self, text: str, kind: str) -> None:
         self.paras.append((text, self.heading, kind))
