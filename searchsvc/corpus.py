@@ -425,7 +425,9 @@ def _resolve(draft: _Draft) -> tuple[str, str | None, list[tuple[str, str | None
             and any(_has_phrase_space(h) for h in draft.headings)
         ):
             header = header[:-1]
-            paras = [(t, last if h is None else h, k) for t, h, k in paras]
+            # It heads the paragraphs up to the first heading found in the body.
+            lead = next((n for n, (_, h, _) in enumerate(paras) if h is not None), len(paras))
+            paras = [(t, last, k) for t, _, k in paras[:lead]] + paras[lead:]
         candidates = [h for h in header if not _is_kicker(h)] or [header[-1]]
         # With several candidates the one before the last is the title: what precedes it
         # are banners, what follows it is the subtitle.

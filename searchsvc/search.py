@@ -41,7 +41,7 @@ SNIPPET_CHARS = 160
 # Scores: the literal match decides *whether* a paragraph matches; jieba's BM25 decides
 # the order. Constants keep a paragraph that contains the keyword above one that only
 # matches through its title/heading, and reward the keywords appearing side by side.
-TEXT_MATCH_SCORE = 1.0
+TEXT_MATCH_SCORE = 3.0
 CONTEXT_MATCH_SCORE = 0.25
 ADJACENT_BONUS = 2.0
 FIELD_BOOSTS = {"text": 1.0, "title": 0.6, "heading": 0.4}
@@ -131,32 +131,36 @@ def _literal_query(fieldname: str, literal: str) -> Query:
 def _required(keyword: Keyword) -> Query:
     """Matches paragraphs containing the keyword literally (text, or title/heading)."""
     return Or(
-        [
-            ConstantScoreQuery(_literal_query("grams", keyword.literal), TEXT_MATCH_SCORE),
-            ConstantScoreQuery(
-                _literal_query("context_grams", keyword.literal), CONTEXT_MATCH_SCORE
-            ),
-        ]
+        [_literal_query("grams", keyword.literal), _literal_query("context_grams", keyword.literal)]
     )
 
 
-def _ranking(keyword: Keyword) -> Query | None:
-    """BM25F over the keyword's jieba words in text, title and heading (scores only)."""
+def _ranking(keyword: Keyword, fields: dict[str, float]) -> Query | None:
+    """BM25F over the keyword's jieba words in ``fields`` (name → boost); scores only."""
     words = list(dict.fromkeys(w.text for w in jieba_words(keyword.raw)))
     if not words:
         return None
-    terms: list[Query] = [
-        Term(fieldname, word, boost=boost)
-        for fieldname, boost in FIELD_BOOSTS.items()
-        for word in words
-    ]
-    return Or(terms)
+    return Or([Term(name, word, boost=boost) for name, boost in fields.items() for word in words])
+
+
+def _scored(required: Query, constant: float, ranking: Query | None) -> Query:
+    base = ConstantScoreQuery(required, constant)
+    return base if ranking is None else AndMaybe(base, ranking)
 
 
 def _keyword_query(keyword: Keyword) -> Query:
-    ranking = _ranking(keyword)
-    required = _required(keyword)
-    return required if ranking is None else AndMaybe(required, ranking)
+    """A literal match in the text (scored by BM25F over text, title and heading), or else
+    in the title/heading (scored lower, by those fields only)."""
+    in_text = _scored(
+        _literal_query("grams", keyword.literal), TEXT_MATCH_SCORE, _ranking(keyword, FIELD_BOOSTS)
+    )
+    context_fields = {k: v for k, v in FIELD_BOOSTS.items() if k != "text"}
+    in_context = _scored(
+        _literal_query("context_grams", keyword.literal),
+        CONTEXT_MATCH_SCORE,
+        _ranking(keyword, context_fields),
+    )
+    return Or([in_text, in_context])
 
 
 def build_query(parsed: ParsedQuery) -> Query:

@@ -21,7 +21,7 @@ from searchsvc.corpus import (
 )
 
 DATA = Path(__file__).parent / "data" / "corpus"
-SEEDS = Path("/work/shared/seeds")
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"  # the project's copy of the seed pages
 ID_RE = re.compile(r"[A-Za-z0-9._-]{1,80}")
 
 
@@ -202,6 +202,14 @@ def test_undecodable_file_is_skipped_others_load(tmp_path: Path) -> None:
     assert sorted(p.source for p in problems) == ["bad.txt", "utf16.txt"]
     assert all("not UTF-8 or GB18030" in p.message for p in problems)
     assert str(problems[0]).startswith("bad.txt: ")
+
+
+def test_empty_page_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_text("\n \u3000\n\u200b\n", encoding="utf-8")
+    assert read_source(tmp_path / "empty.txt", tmp_path) == (
+        [],
+        [Problem("empty.txt", None, "no text found")],
+    )
 
 
 def test_unreadable_path_is_a_problem(tmp_path: Path) -> None:
@@ -394,8 +402,26 @@ def test_seed_articles(seeds: dict[str, list[Article]]) -> None:
         for article in arts:
             assert article.paragraphs and all(p.text for p in article.paragraphs)
             assert article.paragraphs[-1].kind in ("byline", "caption", "body")
-    # Each hospital of page 004 is a section of one article.
-    assert len({p.heading for p in seeds["004_ae8107586a0ecb83.txt"][0].paragraphs}) == 8
+    # Each hospital of page 004 is a section of one article, by-lines between them or not.
+    headings = [p.heading for p in seeds["004_ae8107586a0ecb83.txt"][0].paragraphs]
+    assert list(dict.fromkeys(headings)) == [
+        "大足区人民医院 党建“六大工程”擘画医院发展蓝图",
+        "綦江区中医院 以党建为核心 强堡垒促发展",
+        "大足区邮亭中心卫生院 做百姓家门口的健康卫士",
+        "大足区国梁镇卫生院 探索推广“互联网+党建”新模式",
+        "垫江县中医院 党建组合拳为高质量发展赋能",
+        "奉节县兴隆镇中心卫生院 甘当群众健康“守门人”",
+        "巴南区南泉街道社区卫生服务中心 为群众筑牢健康防线",
+        "秀山县龙池镇中心卫生院 党建引领医院高质量发展",
+    ]
+    counts = {name: [len(a.paragraphs) for a in arts] for name, arts in seeds.items()}
+    assert counts == {
+        "000_eacc438995d2ea0a.txt": [16, 22],
+        "001_95448c8506d5377e.txt": [33],
+        "002_6529edb4bac6b58f.txt": [22, 10, 11],
+        "003_0e7556534e4a60ae.txt": [55],
+        "004_ae8107586a0ecb83.txt": [47],
+    }
 
 
 @pytest.mark.parametrize("name", sorted(SEED_TITLES))
