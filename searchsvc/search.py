@@ -288,6 +288,7 @@ class Hit:
     date: str | None = None
     url: str | None = None
     title_highlight: str = ""
+    heading_highlight: str | None = None
 
 
 @dataclass(frozen=True)
@@ -331,12 +332,13 @@ def validate_paging(page: int, size: int) -> None:
 def _hit(fields: dict[str, object], score: float, literals: list[str]) -> Hit:
     text = str(fields.get("text") or "")
     title = str(fields.get("title") or "")
+    heading = str(fields.get("heading") or "") or None
     return Hit(
         id=str(fields["id"]),
         score=round(float(score), 4),
         article_id=str(fields["article_id"]),
         title=title,
-        heading=str(fields.get("heading") or "") or None,
+        heading=heading,
         source=str(fields.get("source") or ""),
         paragraph=int(fields.get("paragraph") or 0),  # type: ignore[call-overload]
         text=text,
@@ -345,6 +347,7 @@ def _hit(fields: dict[str, object], score: float, literals: list[str]) -> Hit:
         date=fields.get("date") or None,  # type: ignore[arg-type]
         url=fields.get("url") or None,  # type: ignore[arg-type]
         title_highlight=mark(title, match_spans(title, literals)),
+        heading_highlight=mark(heading, match_spans(heading, literals)) if heading else None,
     )
 
 
