@@ -53,6 +53,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     app.json.mimetype = "application/json; charset=utf-8"  # type: ignore[attr-defined]
     app.extensions["searchsvc.index"] = LiveIndex(
         Path(app.config["INDEX_DIR"]), check_interval=app.config["RELOAD_INTERVAL"]
