@@ -1,8 +1,11 @@
 """The ``searchsvc`` command: thin wrappers that call the library and print one summary line.
 
-Commands: ``build`` (full rebuild with atomic switch), ``serve`` (production WSGI server),
-``search`` (results in the terminal). Defaults: ``./seeds`` and ``./index``, or the
-``SEARCHSVC_SEEDS`` / ``SEARCHSVC_INDEX`` environment variables.
+Commands: ``build`` (full rebuild, atomic switch), ``update`` (incremental), ``add FILE…``,
+``rollback``, ``stats``, ``serve`` (production WSGI server), ``search``. Defaults:
+``./seeds`` and ``./index``, or ``SEARCHSVC_SEEDS`` / ``SEARCHSVC_INDEX``.
+
+Exit status: 0 done; 1 error (nothing changed); 2 usage error; 3 done, but some sources
+were skipped with problems (listed on stderr).
 """
 
 from __future__ import annotations
@@ -11,18 +14,31 @@ import html
 import json
 import logging
 import re
+import shutil
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
-from .corpus import Problem, iter_articles, list_sources
-from .indexing import BuildSummary, IndexMissingError, LiveIndex, build_index, index_exists
+from .corpus import SOURCE_SUFFIXES, list_sources
+from .indexing import (
+    IndexMissingError,
+    IndexVerificationError,
+    LiveIndex,
+    current_version,
+    index_exists,
+    list_versions,
+    read_meta,
+)
+from .lifecycle import IndexBusyError, SyncSummary, read_manifest, rollback, sync
 from .search import QueryError, search
 
 log = logging.getLogger("searchsvc")
+
+EXIT_PROBLEMS = 3
 
 seeds_option = click.option(
     "--seeds",
@@ -41,6 +57,13 @@ index_option = click.option(
     show_default=True,
     help="Index directory.",
 )
+wait_option = click.option(
+    "--wait",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to wait for another build/update to finish.",
+)
 
 
 @click.group()
@@ -53,33 +76,158 @@ def main(verbose: bool) -> None:
     )
 
 
-def run_build(seeds: Path, index_dir: Path) -> tuple[BuildSummary, list[Problem]]:
-    """Build the index from ``seeds``, with a progress bar on a terminal."""
+class CliProgress:
+    """A progress bar on a terminal; a log line every few seconds otherwise."""
+
+    def __init__(self, label: str, every: float = 5.0):
+        self.label = label
+        self.every = every
+        self.bar: tqdm | None = None
+        self.total = 0
+        self.done = 0
+        self.started = self.last = time.monotonic()
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.started = self.last = time.monotonic()
+        if sys.stderr.isatty():
+            self.bar = tqdm(total=total, desc=self.label, unit=" articles", dynamic_ncols=True)
+        elif total:
+            log.info("%s %d articles", self.label, total)
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            rate = self.done / max(now - self.started, 1e-9)
+            eta = (self.total - self.done) / rate if rate else 0
+            log.info(
+                "%s %d/%d articles (%.0f/s, about %.0f s left)",
+                self.label, self.done, self.total, rate, eta,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_sync(
+    seeds: Path, index_dir: Path, *, full: bool, only: list[Path] | None = None, wait: float = 0
+) -> SyncSummary:
+    """Run a build/update with progress, turning operator mistakes into clear errors."""
     if not seeds.is_dir():
         raise click.UsageError(f"seeds directory {seeds} does not exist")
-    if not list_sources(seeds):
+    if only is None and not list_sources(seeds):
         raise click.UsageError(f"no .txt, .md or .jsonl sources under {seeds}")
-    problems: list[Problem] = []
-    interactive = sys.stderr.isatty()
-    with tqdm(desc="indexing", unit=" articles", disable=not interactive) as bar:
-        summary = build_index(
-            iter_articles(seeds, problems), index_dir, seeds=str(seeds), progress=bar.update
-        )
-    for problem in problems:
-        log.warning("skipped: %s", problem)
-    return summary, problems
+    progress = CliProgress("indexing")
+    try:
+        summary = sync(seeds, index_dir, full=full, only=only, progress=progress, wait=wait)
+    except IndexBusyError as err:
+        raise click.ClickException(str(err)) from None
+    except IndexVerificationError as err:
+        raise click.ClickException(f"new index failed verification, not switched: {err}") from None
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        raise click.ClickException(
+            f"could not write the index: {err.strerror or err}{where}; the live index is untouched"
+        ) from None
+    finally:
+        progress.close()
+    for problem in summary.problems:
+        click.echo(f"skipped: {problem}", err=True)
+    return summary
+
+
+def _finish(summary: SyncSummary, verb: str) -> None:
+    click.echo(f"{verb}: {summary.line()}")
+    if summary.problems:
+        sys.exit(EXIT_PROBLEMS)
 
 
 @main.command()
 @seeds_option
 @index_option
-def build(seeds: Path, index_dir: Path) -> None:
+@wait_option
+def build(seeds: Path, index_dir: Path, wait: float) -> None:
     """Rebuild the index from all sources and switch to it atomically."""
-    summary, problems = run_build(seeds, index_dir)
-    click.echo(
-        f"built {summary.version}: {summary.articles} articles, {summary.paragraphs} paragraphs, "
-        f"{len(problems)} problems, {summary.seconds:.1f} s"
-    )
+    _finish(run_sync(seeds, index_dir, full=True, wait=wait), "build")
+
+
+@main.command()
+@seeds_option
+@index_option
+@wait_option
+def update(seeds: Path, index_dir: Path, wait: float) -> None:
+    """Index new and changed articles, drop removed ones (a full build if there is no index)."""
+    _finish(run_sync(seeds, index_dir, full=False, wait=wait), "update")
+
+
+@main.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
+@seeds_option
+@index_option
+@wait_option
+def add(files: tuple[Path, ...], seeds: Path, index_dir: Path, wait: float) -> None:
+    """Index the given source files now (files outside --seeds are copied into it first)."""
+    if not seeds.is_dir():
+        raise click.UsageError(f"seeds directory {seeds} does not exist")
+    targets: list[Path] = []
+    for path in files:
+        if path.suffix.lower() not in SOURCE_SUFFIXES:
+            raise click.UsageError(f"{path}: not a {'/'.join(SOURCE_SUFFIXES)} file")
+        resolved = path.resolve()
+        if resolved.is_relative_to(seeds.resolve()):
+            targets.append(resolved)
+            continue
+        target = seeds / path.name
+        if target.exists() and target.read_bytes() != path.read_bytes():
+            raise click.UsageError(f"{target} exists with other content; rename {path}")
+        shutil.copy2(path, target)
+        targets.append(target.resolve())
+    _finish(run_sync(seeds, index_dir, full=False, only=targets, wait=wait), "add")
+
+
+@main.command("rollback")
+@index_option
+@wait_option
+def rollback_command(index_dir: Path, wait: float) -> None:
+    """Switch back to the previous index version."""
+    try:
+        old, new = rollback(index_dir, wait)
+    except (IndexBusyError, IndexVerificationError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"rolled back from {old} to {new}")
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+@main.command()
+@index_option
+def stats(index_dir: Path) -> None:
+    """Print the index version, counts, size on disk, sources and last update."""
+    version = current_version(index_dir)
+    if version is None or not index_exists(index_dir):
+        raise click.ClickException(str(IndexMissingError(index_dir)))
+    meta = read_meta(index_dir / version)
+    manifest = read_manifest(index_dir / version)
+    click.echo(f"version:     {version}")
+    click.echo(f"updated at:  {meta.built_at if meta else 'unknown'}")
+    click.echo(f"articles:    {meta.articles if meta else 'unknown'}")
+    click.echo(f"paragraphs:  {meta.documents if meta else 'unknown'}")
+    click.echo(f"size:        {_size(index_dir / version) / 1e6:.1f} MB")
+    click.echo(f"versions:    {', '.join(list_versions(index_dir))}")
+    if manifest:
+        click.echo(f"sources:     {len(manifest.sources)} files from {meta.seeds if meta else '?'}")
+        for rel, state in sorted(manifest.sources.items()):
+            click.echo(f"  {rel}: {len(state.articles)} articles")
 
 
 @main.command()
@@ -105,9 +253,8 @@ def serve(
                 f"no index in {index_dir}: run `searchsvc build --seeds {seeds} "
                 f"--index {index_dir}` first (or pass --build-if-missing)"
             )
-        summary, _ = run_build(seeds, index_dir)
-        click.echo(f"built {summary.articles} articles, {summary.paragraphs} paragraphs")
-    app = create_app({"INDEX_DIR": str(index_dir)})
+        click.echo(f"build: {run_sync(seeds, index_dir, full=True).line()}")
+    app = create_app({"INDEX_DIR": str(index_dir), "SEEDS_DIR": str(seeds)})
     click.echo(f"serving {index_dir} on http://{host}:{port}/ ({threads} threads)")
     waitress.serve(app, host=host, port=port, threads=threads, ident="searchsvc")
 
@@ -139,8 +286,7 @@ def search_command(query: str, index_dir: Path, size: int, page: int, as_json: b
     except QueryError as err:
         raise click.UsageError(err.message) from None
     if as_json:
-        payload = asdict(result)
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(asdict(result), ensure_ascii=False, indent=2))
         return
     color = sys.stdout.isatty()
     for n, hit in enumerate(result.hits, start=(page - 1) * size + 1):

@@ -1,15 +1,15 @@
-"""The index on disk: schema, full builds into a new version, the atomic switch, opening.
+"""The index on disk: schema, documents, versions, the atomic switch, opening for search.
 
-In: ``corpus.Article`` records. Out: a Whoosh index of paragraph chunks under the index
-directory, laid out as::
+In: ``corpus.Article`` records. Out: Whoosh documents (one per paragraph) and the
+versioned layout of the index directory::
 
     index/
       CURRENT            name of the version in use (replaced atomically)
-      v-20261125T091500Z-3f2a/   one complete Whoosh index + meta.json
-      v-....building/    a build in progress (never served; removed by the next build)
+      v-20261125T091500123456Z-3f2a/   one complete Whoosh index + meta.json + manifest.json
+      v-....building/    a version being written (never served; see ``lifecycle``)
 
-A build writes a complete new version beside the live one, verifies it, and only then
-switches ``CURRENT``; readers (``LiveIndex``) notice the switch and reopen.
+Writers (``lifecycle``) create a complete new version beside the live one, verify it,
+and only then switch ``CURRENT``; readers (``LiveIndex``) notice the switch and reopen.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
-from whoosh.query import Term
+from whoosh.query import Phrase, Term
 from whoosh.searching import Searcher
 
 from .analysis import gram_analyzer, grams, jieba_analyzer, squeeze_text
@@ -119,20 +119,11 @@ class IndexMeta:
     seeds: str
 
 
-@dataclass(frozen=True)
-class BuildSummary:
-    version: str
-    articles: int
-    paragraphs: int
-    seconds: float
-    path: Path
-
-
-def _now_iso() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _new_version_name() -> str:
+def new_version_name() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return f"{VERSION_PREFIX}{stamp}-{secrets.token_hex(2)}"
 
@@ -146,17 +137,17 @@ def current_version(index_dir: Path) -> str | None:
     return name or None
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -173,7 +164,7 @@ def read_meta(version_dir: Path) -> IndexMeta | None:
 
 
 def write_meta(version_dir: Path, meta: IndexMeta) -> None:
-    _write_atomically(version_dir / META_FILE, json.dumps(asdict(meta), ensure_ascii=False))
+    write_atomically(version_dir / META_FILE, json.dumps(asdict(meta), ensure_ascii=False))
 
 
 def open_version(index_dir: Path) -> tuple[str, whoosh_index.Index]:
@@ -189,22 +180,19 @@ def index_exists(index_dir: Path) -> bool:
     return name is not None and whoosh_index.exists_in(str(index_dir / name))
 
 
-def _verify(ix: whoosh_index.Index, articles: list[Article], paragraphs: int) -> None:
+def verify_version(ix: whoosh_index.Index, paragraphs: int, probe: Article | None) -> None:
     """Check a new version before it is switched in: document count and a test search."""
     with ix.searcher() as searcher:
         if searcher.doc_count() != paragraphs:
             raise IndexVerificationError(
                 f"index holds {searcher.doc_count()} paragraphs, expected {paragraphs}"
             )
-        probe = next((a for a in articles if a.paragraphs), None)
-        if probe is None:
+        if probe is None or not probe.paragraphs:
             return
-        # A literal from the first paragraph must find that paragraph.
+        # A literal from the probe's first paragraph must find that paragraph.
         squeezed = squeeze_text(probe.paragraphs[0].text)[:6]
         if not squeezed:
             return
-        from whoosh.query import Phrase
-
         bigrams = grams(squeezed)
         query = Term("grams", bigrams[0]) if len(bigrams) == 1 else Phrase("grams", bigrams)
         expected = chunk_id(probe.id, probe.paragraphs[0].number)
@@ -213,65 +201,9 @@ def _verify(ix: whoosh_index.Index, articles: list[Article], paragraphs: int) ->
             raise IndexVerificationError(f"test search for {squeezed!r} did not find {expected}")
 
 
-def _writer_options(total_paragraphs: int) -> dict[str, object]:
-    # Several processes pay off only when there is enough text to amortise their start-up
-    # (each one loads jieba's dictionary).
-    procs = min(os.cpu_count() or 1, 4) if total_paragraphs > 20_000 else 1
-    if procs > 1:
-        return {"procs": procs, "limitmb": 256, "multisegment": True}
-    return {"limitmb": 256}
-
-
-def build_index(
-    articles: Iterable[Article],
-    index_dir: Path,
-    seeds: str = "",
-    progress: Callable[[int], None] | None = None,
-    keep: int = 2,
-) -> BuildSummary:
-    """Build a complete new version from ``articles`` and switch to it atomically."""
-    started = time.perf_counter()
-    index_dir.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_builds(index_dir)
-    items = list(articles)
-    total_paragraphs = sum(len(a.paragraphs) for a in items)
-    name = _new_version_name()
-    building = index_dir / f"{name}{BUILDING_SUFFIX}"
-    building.mkdir()
-    try:
-        ix = whoosh_index.create_in(str(building), make_schema())
-        writer = ix.writer(**_writer_options(total_paragraphs))
-        try:
-            for article in items:
-                for doc in article_documents(article):
-                    writer.add_document(**doc)
-                if progress:
-                    progress(1)
-        except BaseException:
-            writer.cancel()
-            raise
-        writer.commit()
-        _verify(ix, items, total_paragraphs)
-        write_meta(
-            building,
-            IndexMeta(name, _now_iso(), len(items), total_paragraphs, seeds),
-        )
-        _fsync_dir(building)
-        final = index_dir / name
-        os.rename(building, final)
-        switch_to(index_dir, name)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
-    prune_versions(index_dir, keep=keep)
-    return BuildSummary(
-        name, len(items), total_paragraphs, time.perf_counter() - started, index_dir / name
-    )
-
-
 def switch_to(index_dir: Path, name: str) -> None:
     """Make version ``name`` the one in use (atomic: readers see the old or the new)."""
-    _write_atomically(index_dir / CURRENT_FILE, name + "\n")
+    write_atomically(index_dir / CURRENT_FILE, name + "\n")
 
 
 def list_versions(index_dir: Path) -> list[str]:
@@ -291,12 +223,6 @@ def prune_versions(index_dir: Path, keep: int = 2) -> None:
     versions = [v for v in list_versions(index_dir) if v != current]
     for old in versions[: max(0, len(versions) - (keep - 1))]:
         shutil.rmtree(index_dir / old, ignore_errors=True)
-
-
-def _remove_abandoned_builds(index_dir: Path) -> None:
-    for p in index_dir.iterdir():
-        if p.is_dir() and p.name.endswith(BUILDING_SUFFIX):
-            shutil.rmtree(p, ignore_errors=True)
 
 
 @dataclass

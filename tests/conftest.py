@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from searchsvc.corpus import Article, iter_articles
-from searchsvc.indexing import LiveIndex, build_index
+from searchsvc.indexing import LiveIndex
+from searchsvc.lifecycle import build_from_articles
 from searchsvc.web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,7 @@ def seed_articles() -> list[Article]:
 def seed_index(tmp_path_factory: pytest.TempPathFactory, seed_articles) -> Path:
     """A real index of the project's seed articles."""
     index_dir = tmp_path_factory.mktemp("seed-index")
-    build_index(seed_articles, index_dir, seeds=str(SEEDS))
+    build_from_articles(seed_articles, index_dir)
     return index_dir
 
 

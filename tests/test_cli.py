@@ -18,7 +18,8 @@ def test_build_then_search(runner, tmp_path: Path):
     result = runner.invoke(main, ["build", "--seeds", str(SEEDS), "--index", str(index_dir)])
     assert result.exit_code == 0, result.output
     summary = result.output.strip().splitlines()[-1]
-    assert summary.startswith("built v-") and " articles, " in summary and " paragraphs" in summary
+    assert summary.startswith("build: ") and " added, " in summary
+    assert " paragraphs in v-" in summary
 
     result = runner.invoke(main, ["search", "ECMO", "--index", str(index_dir), "--size", "2"])
     assert result.exit_code == 0, result.output

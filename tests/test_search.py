@@ -9,7 +9,8 @@ import pytest
 
 from searchsvc.analysis import squeeze_text
 from searchsvc.corpus import Article, Paragraph
-from searchsvc.indexing import LiveIndex, build_index, chunk_id
+from searchsvc.indexing import LiveIndex, chunk_id
+from searchsvc.lifecycle import build_from_articles
 from searchsvc.search import (
     QueryError,
     get_article,
@@ -148,7 +149,7 @@ def small(tmp_path_factory) -> tuple[LiveIndex, list[Article]]:
                                + "关键的妇幼保健院在这里出现。" + "后面还有更多文字。" * 20]),
     ]
     index_dir = tmp_path_factory.mktemp("small")
-    build_index(articles, index_dir)
+    build_from_articles(articles, index_dir)
     return LiveIndex(Path(index_dir)), articles
 
 

@@ -46,6 +46,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(
         INDEX_DIR=os.environ.get("SEARCHSVC_INDEX", "index"),
+        SEEDS_DIR=os.environ.get("SEARCHSVC_SEEDS", "seeds"),
+        ADMIN_TOKEN=os.environ.get("SEARCHSVC_ADMIN_TOKEN", ""),
         RELOAD_INTERVAL=float(os.environ.get("SEARCHSVC_RELOAD_INTERVAL", "1.0")),
         PAGE_SIZE=10,
         MAX_CONTENT_LENGTH=64 * 1024,
@@ -59,16 +61,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         Path(app.config["INDEX_DIR"]), check_interval=app.config["RELOAD_INTERVAL"]
     )
 
-    from . import api, pages
+    from . import admin, api, pages
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
     _register_error_handlers(app)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if response.status_code == 401:
+            response.headers.setdefault("WWW-Authenticate", 'Bearer realm="searchsvc"')
         return response
 
     return app

@@ -1,0 +1,319 @@
+"""Index lifecycle: incremental update, atomic switch, rollback, the lock, kills, live reload."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import SEEDS, _free_port
+
+from searchsvc.cli import main
+from searchsvc.indexing import LiveIndex, current_version, list_versions
+from searchsvc.lifecycle import (
+    LOCK_OWNER_FILE,
+    IndexBusyError,
+    index_lock,
+    read_manifest,
+    rollback,
+    sync,
+)
+from searchsvc.search import search
+
+
+def feed_lines(n: int, start: int = 0, marker: str = "编号") -> list[str]:
+    """``n`` JSONL articles built from seed sentences, each with a unique literal marker."""
+    rng = random.Random(start)
+    sentences = [
+        s + "。"
+        for path in sorted(SEEDS.glob("*.txt"))
+        for s in path.read_text(encoding="utf-8").replace("\n", "").split("。")
+        if 10 < len(s) < 120
+    ]
+    lines = []
+    for i in range(start, start + n):
+        paras = ["".join(rng.sample(sentences, 3)) for _ in range(3)]
+        paras[1] = f"本篇{marker}{i}号：" + paras[1]
+        lines.append(json.dumps(
+            {"id": f"feed-{i}", "title": f"新闻第{i}篇", "text": "\n".join(paras),
+             "date": "2024-05-01", "tags": "测试,新闻"},
+            ensure_ascii=False,
+        ))
+    return lines
+
+
+def write_feed(path: Path, lines: list[str]) -> None:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def hit_ids(index_dir: Path, query: str) -> list[str]:
+    with LiveIndex(index_dir).searcher() as (_v, s):
+        return [h.id for h in search(s, query, size=100).hits]
+
+
+def doc_ids(index_dir: Path) -> list[str]:
+    with LiveIndex(index_dir).searcher() as (_v, s):
+        return [f["id"] for f in s.all_stored_fields()]
+
+
+def assert_consistent(index_dir: Path) -> None:
+    """No duplicate or missing paragraphs: the documents are exactly the manifest's."""
+    version = current_version(index_dir)
+    manifest = read_manifest(index_dir / version)
+    ids = doc_ids(index_dir)
+    assert len(ids) == len(set(ids)), "duplicate paragraphs"
+    assert len(ids) == manifest.paragraphs
+    assert {i.rsplit("-p", 1)[0] for i in ids} == set(manifest.articles)
+
+
+@pytest.fixture
+def seeds(tmp_path: Path) -> Path:
+    root = tmp_path / "seeds"
+    shutil.copytree(SEEDS, root)
+    (root / "feeds").mkdir()
+    write_feed(root / "feeds" / "a.jsonl", feed_lines(20))
+    return root
+
+
+def test_update_adds_changes_and_deletes_without_retokenising(seeds: Path, tmp_path: Path):
+    index_dir = tmp_path / "index"
+    first = sync(seeds, index_dir)
+    assert first.switched and first.added == first.articles == 28
+    before = current_version(index_dir)
+
+    # nothing changed: no new version
+    again = sync(seeds, index_dir)
+    assert not again.switched and again.version == before and again.unchanged == 28
+
+    # add a page, edit one feed article, remove a page
+    (seeds / "new.txt").write_text(
+        "全新的标题\n\n这是一篇新到的文章，提到了独一无二的词语甲乙丙丁。\n", encoding="utf-8"
+    )
+    lines = feed_lines(20)
+    lines[3] = lines[3].replace("本篇编号3号", "本篇编号3号修改后")
+    write_feed(seeds / "feeds" / "a.jsonl", lines)
+    (seeds / "004_ae8107586a0ecb83.txt").unlink()
+    summary = sync(seeds, index_dir)
+    assert (summary.added, summary.updated, summary.deleted) == (1, 1, 1)
+    assert summary.unchanged == 19 + 7  # the other feed articles and pages: not re-indexed
+    assert summary.switched and current_version(index_dir) != before
+
+    assert hit_ids(index_dir, "甲乙丙丁")
+    assert hit_ids(index_dir, "编号3号修改后") == ["feed-3-p2"]
+    assert hit_ids(index_dir, "大足区邮亭中心卫生院") == []
+    assert_consistent(index_dir)
+
+    # the previous version is intact and still answers as before
+    (index_dir / "CURRENT").write_text(before)
+    assert hit_ids(index_dir, "大足区邮亭中心卫生院")
+    assert hit_ids(index_dir, "甲乙丙丁") == []
+
+
+def test_add_indexes_given_files_only(seeds: Path, tmp_path: Path, runner):
+    index_dir = tmp_path / "index"
+    sync(seeds, index_dir)
+    outside = tmp_path / "incoming.jsonl"
+    write_feed(outside, feed_lines(5, start=100, marker="新增"))
+    result = runner.invoke(
+        main, ["add", str(outside), "--seeds", str(seeds), "--index", str(index_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("add: 5 added, 0 updated, 0 deleted")
+    assert (seeds / "incoming.jsonl").exists()  # sources stay in one place
+    assert hit_ids(index_dir, "新增104号") == ["feed-104-p2"]
+    # a later full update sees nothing new
+    assert not sync(seeds, index_dir).switched
+
+
+def test_build_switches_atomically_and_rollback(seeds: Path, tmp_path: Path, runner):
+    index_dir = tmp_path / "index"
+    sync(seeds, index_dir)
+    v1 = current_version(index_dir)
+    (seeds / "extra.txt").write_text("标题\n\n正文里有词语戊己庚辛。\n", encoding="utf-8")
+    result = runner.invoke(main, ["build", "--seeds", str(seeds), "--index", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    v2 = current_version(index_dir)
+    assert v2 != v1 and list_versions(index_dir) == [v1, v2]
+    assert hit_ids(index_dir, "戊己庚辛")
+
+    result = runner.invoke(main, ["rollback", "--index", str(index_dir)])
+    assert result.exit_code == 0 and f"from {v2} to {v1}" in result.output
+    assert current_version(index_dir) == v1 and hit_ids(index_dir, "戊己庚辛") == []
+    with pytest.raises(Exception, match="no previous version"):
+        rollback(index_dir)
+
+
+def test_second_run_waits_or_fails_clearly_on_the_lock(seeds: Path, tmp_path: Path, runner):
+    index_dir = tmp_path / "index"
+    with index_lock(index_dir):
+        with pytest.raises(IndexBusyError, match="another build or update is running"):
+            sync(seeds, index_dir)
+        result = runner.invoke(main, ["update", "--seeds", str(seeds), "--index", str(index_dir)])
+        assert result.exit_code == 1
+        assert f"(pid {os.getpid()})" in result.output and "--wait" in result.output
+    assert sync(seeds, index_dir, wait=5).switched
+
+
+def test_stale_lock_of_a_killed_process_is_recovered(seeds: Path, tmp_path: Path, caplog):
+    index_dir = tmp_path / "index"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from searchsvc.lifecycle import index_lock\n"
+         "with index_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)",
+         str(index_dir)],
+        stdout=subprocess.PIPE,
+    )
+    assert holder.stdout.readline().strip() == b"held"
+    with pytest.raises(IndexBusyError):
+        sync(seeds, index_dir)
+    holder.kill()
+    holder.wait()
+    holder.stdout.close()
+    assert (index_dir / LOCK_OWNER_FILE).exists()  # left behind by the killed process
+    with caplog.at_level("WARNING"):
+        assert sync(seeds, index_dir).switched
+    assert "recovered the lock" in caplog.text
+
+
+def test_broken_sources_are_reported_and_skipped(seeds: Path, tmp_path: Path, runner):
+    index_dir = tmp_path / "index"
+    (seeds / "broken.txt").write_bytes(b"\xff\xfe\x00\x00garbage\x00\xff" * 50)
+    write_feed(seeds / "feeds" / "b.jsonl", feed_lines(2, start=50) + ["{not json"])
+    result = runner.invoke(main, ["update", "--seeds", str(seeds), "--index", str(index_dir)])
+    assert result.exit_code == 3, result.output
+    assert "broken.txt" in result.output and "b.jsonl:3" in result.output
+    assert "2 skipped with problems" in result.output.splitlines()[-1]
+    assert hit_ids(index_dir, "编号51号") == ["feed-51-p2"]
+
+
+def _limit_file_size() -> None:
+    # Writes past 2 MB fail with EFBIG, as on a full disk (SIGXFSZ ignored so it is an error).
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
+
+
+def test_write_failure_is_a_clear_error_and_the_live_index_is_untouched(
+    seeds: Path, tmp_path: Path
+):
+    index_dir = tmp_path / "index"
+    sync(seeds, index_dir)
+    live = current_version(index_dir)
+    write_feed(seeds / "feeds" / "big.jsonl", feed_lines(400, start=1000))
+    proc = subprocess.run(
+        [sys.executable, "-m", "searchsvc", "update", "--seeds", str(seeds),
+         "--index", str(index_dir)],
+        capture_output=True, text=True, preexec_fn=_limit_file_size, timeout=300,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "could not write the index" in proc.stderr and "live index is untouched" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert current_version(index_dir) == live and list_versions(index_dir) == [live]
+    assert not [p for p in index_dir.iterdir() if p.name.endswith(".building")]
+    assert hit_ids(index_dir, "编号1001号") == [] and hit_ids(index_dir, "ECMO")
+
+
+def test_sigkill_during_build_and_update_leaves_the_served_index_intact(
+    seeds: Path, tmp_path: Path
+):
+    index_dir = tmp_path / "index"
+    sync(seeds, index_dir)
+    live = current_version(index_dir)
+    write_feed(seeds / "feeds" / "big.jsonl", feed_lines(1500, start=2000))
+    for command, delay in (("build", 1.5), ("update", 2.5), ("build", 4.0)):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "searchsvc", command, "--seeds", str(seeds),
+             "--index", str(index_dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        if proc.poll() is not None:
+            pytest.fail(f"{command} finished before it could be killed; use a bigger feed")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        # still serving the last good version, fully searchable
+        assert current_version(index_dir) == live
+        assert hit_ids(index_dir, "ECMO") and hit_ids(index_dir, "编号2100号") == []
+        assert_consistent(index_dir)
+    summary = sync(seeds, index_dir)
+    assert summary.switched and summary.added == 1500
+    assert not [p for p in index_dir.iterdir() if p.name.endswith(".building")]
+    assert hit_ids(index_dir, "编号2100号") == ["feed-2100-p2"]
+    assert_consistent(index_dir)
+
+
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.load(r)
+
+
+def test_running_server_picks_up_updates_without_failed_requests(seeds: Path, tmp_path: Path):
+    index_dir = tmp_path / "index"
+    sync(seeds, index_dir)
+    port = _free_port()
+    env = {**os.environ, "SEARCHSVC_RELOAD_INTERVAL": "0.5"}
+    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
+    server = subprocess.Popen(
+        [sys.executable, "-m", "searchsvc", "serve", "--index", str(index_dir),
+         "--port", str(port), "--threads", "4"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                before = _get_json(f"{base}/healthz")
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "no server"
+                time.sleep(0.2)
+        write_feed(seeds / "feeds" / "new.jsonl", feed_lines(300, start=5000, marker="到达"))
+        (seeds / "002_6529edb4bac6b58f.txt").unlink()
+        updater = subprocess.Popen(
+            [sys.executable, "-m", "searchsvc", "update", "--seeds", str(seeds),
+             "--index", str(index_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        failures = 0
+        while updater.poll() is None:  # query continuously while the update runs
+            try:
+                body = _get_json(f"{base}/api/search?q=ECMO")
+                assert body["total"] >= 1
+            except (OSError, AssertionError):
+                failures += 1
+        out = updater.stdout.read().decode()
+        updater.stdout.close()
+        assert updater.returncode == 0, out
+        done = time.monotonic()
+        while True:
+            found = _get_json(f"{base}/api/search?q=" + urllib.parse.quote("到达5299号"))
+            if found["total"] == 1:
+                break
+            assert time.monotonic() - done < 5, "the server did not pick up the update in 5 s"
+            time.sleep(0.1)
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            _get_json(f"{base}/api/articles/002_6529edb4bac6b58f-3")
+        assert gone.value.code == 404
+        gone.value.close()
+        after = _get_json(f"{base}/healthz")
+        assert after["version"] != before["version"] and after["version"] == current_version(
+            index_dir
+        )
+        assert after["articles"] == before["articles"] - 3 + 300
+        assert failures == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
