@@ -181,15 +181,14 @@ def add(files: tuple[Path, ...], seeds: Path, index_dir: Path, wait: float) -> N
     for path in files:
         if path.suffix.lower() not in SOURCE_SUFFIXES:
             raise click.UsageError(f"{path}: not a {'/'.join(SOURCE_SUFFIXES)} file")
-        resolved = path.resolve()
-        if resolved.is_relative_to(seeds.resolve()):
-            targets.append(resolved)
+        if path.absolute().is_relative_to(seeds.absolute()):
+            targets.append(path)
             continue
         target = seeds / path.name
         if target.exists() and target.read_bytes() != path.read_bytes():
             raise click.UsageError(f"{target} exists with other content; rename {path}")
         shutil.copy2(path, target)
-        targets.append(target.resolve())
+        targets.append(target)
     _finish(run_sync(seeds, index_dir, full=False, only=targets, wait=wait), "add")
 
 

@@ -565,7 +565,8 @@ def _feed_id(raw: str) -> str:
 # --------------------------------------------------------------------------- readers
 
 
-def _relative(path: Path, root: Path) -> str:
+def source_name(path: Path, root: Path) -> str:
+    """The name a source file goes by: its path relative to the seeds root, POSIX style."""
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
@@ -701,7 +702,7 @@ def list_sources(root: Path) -> list[Path]:
 
 def read_source(path: Path, root: Path) -> tuple[list[Article], list[Problem]]:
     """Parse one page or feed file into articles; report problems instead of raising."""
-    source = _relative(Path(path), Path(root))
+    source = source_name(Path(path), Path(root))
     try:
         data = Path(path).read_bytes()
     except OSError as exc:

@@ -31,7 +31,7 @@ from typing import Protocol
 import filelock
 from whoosh import index as whoosh_index
 
-from .corpus import Article, Problem, list_sources, read_source
+from .corpus import Article, Problem, list_sources, read_source, source_name
 from .indexing import (
     BUILDING_SUFFIX,
     IndexMeta,
@@ -205,10 +205,6 @@ class _Plan:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _relative(path: Path, seeds: Path) -> str:
-    return path.resolve().relative_to(seeds.resolve()).as_posix()
-
-
 def _plan(
     seeds: Path,
     previous: Manifest,
@@ -221,7 +217,7 @@ def _plan(
     owner = {aid: state.source for aid, state in previous.articles.items()}
     seen: set[str] = set()
     for path in paths:
-        rel = _relative(path, seeds)
+        rel = source_name(path, seeds)
         seen.add(rel)
         try:
             stat = path.stat()

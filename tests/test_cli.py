@@ -79,3 +79,19 @@ def test_serve_runs_a_real_server(live_server):
     with urllib.request.urlopen(f"{live_server}/?q=ECMO") as r:
         assert "<mark>ECMO</mark>" in r.read().decode()
         assert r.headers["Server"].startswith("waitress") or "searchsvc" in r.headers["Server"]
+
+
+def test_stats_and_update_summary(runner, tmp_path: Path):
+    index_dir = tmp_path / "index"
+    result = runner.invoke(main, ["stats", "--index", str(index_dir)])
+    assert result.exit_code == 1 and "no index in" in result.output
+    result = runner.invoke(main, ["update", "--seeds", str(SEEDS), "--index", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("update: 8 added, 0 updated, 0 deleted, 0 unchanged")
+    result = runner.invoke(main, ["stats", "--index", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"version:     {current_version(index_dir)}" in out
+    assert "articles:    8" in out and "paragraphs:  216" in out
+    assert "size:" in out and " MB" in out and "updated at:  20" in out
+    assert "sources:     5 files" in out and "003_0e7556534e4a60ae.txt: 1 articles" in out
