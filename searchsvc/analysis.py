@@ -118,11 +118,16 @@ class Word:
     end: int
 
 
+def warm_up() -> None:
+    """Load jieba's dictionary now (about a second) rather than on the first query."""
+    if not jieba.dt.initialized:
+        jieba.dt.initialize()
+
+
 def jieba_words(text: str) -> Iterator[Word]:
     """Search-mode jieba words of ``text`` (as ``jieba.cut_for_search``), minus punctuation."""
     norm = normalize(text)
-    if not jieba.dt.initialized:
-        jieba.dt.initialize()
+    warm_up()
     freq = jieba.dt.FREQ  # only filled by initialize()
     pos = 0
     start = 0

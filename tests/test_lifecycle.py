@@ -10,10 +10,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,6 +78,59 @@ def assert_consistent(index_dir: Path) -> None:
     assert len(ids) == len(set(ids)), "duplicate paragraphs"
     assert len(ids) == manifest.paragraphs
     assert {i.rsplit("-p", 1)[0] for i in ids} == set(manifest.articles)
+
+
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.load(r)
+
+
+@contextmanager
+def running_server(index_dir: Path, log_path: Path) -> Iterator[str]:
+    """A real `searchsvc serve` on ``index_dir``; yields its base URL."""
+    port = _free_port()
+    env = {**os.environ, "SEARCHSVC_RELOAD_INTERVAL": "0.5"}
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "searchsvc", "serve", "--index", str(index_dir),
+             "--port", str(port), "--threads", "4"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    _get_json(f"{base}/healthz")
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline and server.poll() is None, "no server"
+                    time.sleep(0.2)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+class Prober(threading.Thread):
+    """Queries the server continuously; counts answers and failures."""
+
+    def __init__(self, base: str):
+        super().__init__(daemon=True)
+        self.base, self.ok, self.failures, self.stopped = base, 0, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                body = _get_json(f"{self.base}/api/search?q=ECMO")
+                assert body["total"] >= 1, body
+                self.ok += 1
+            except (OSError, AssertionError, ValueError) as err:
+                self.failures.append(repr(err))
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
 
 
 @pytest.fixture
@@ -230,71 +286,51 @@ def test_sigkill_during_build_and_update_leaves_the_served_index_intact(
     sync(seeds, index_dir)
     live = current_version(index_dir)
     write_feed(seeds / "feeds" / "big.jsonl", feed_lines(1500, start=2000))
-    for command, delay in (("build", 1.5), ("update", 2.5), ("build", 4.0)):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "searchsvc", command, "--seeds", str(seeds),
-             "--index", str(index_dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        time.sleep(delay)
-        if proc.poll() is not None:
-            pytest.fail(f"{command} finished before it could be killed; use a bigger feed")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        # still serving the last good version, fully searchable
-        assert current_version(index_dir) == live
-        assert hit_ids(index_dir, "ECMO") and hit_ids(index_dir, "编号2100号") == []
-        assert_consistent(index_dir)
-    summary = sync(seeds, index_dir)
+    with running_server(index_dir, tmp_path / "server.log") as base:
+        prober = Prober(base)
+        prober.start()
+        for command, delay in (("build", 1.5), ("update", 2.5), ("build", 4.0)):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "searchsvc", command, "--seeds", str(seeds),
+                 "--index", str(index_dir)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            time.sleep(delay)
+            if proc.poll() is not None:
+                pytest.fail(f"{command} finished before it could be killed; use a bigger feed")
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            # still serving the last good version, fully searchable
+            assert current_version(index_dir) == live
+            assert hit_ids(index_dir, "ECMO") and hit_ids(index_dir, "编号2100号") == []
+            assert_consistent(index_dir)
+        summary = sync(seeds, index_dir)
+        time.sleep(1)  # the server switches to the new version while being queried
+        prober.stop()
+        assert prober.failures == [] and prober.ok > 20
+        found = _get_json(f"{base}/api/search?q=" + urllib.parse.quote("编号2100号"))
+        assert found["total"] == 1
     assert summary.switched and summary.added == 1500
     assert not [p for p in index_dir.iterdir() if p.name.endswith(".building")]
     assert hit_ids(index_dir, "编号2100号") == ["feed-2100-p2"]
     assert_consistent(index_dir)
 
 
-def _get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return json.load(r)
-
-
 def test_running_server_picks_up_updates_without_failed_requests(seeds: Path, tmp_path: Path):
     index_dir = tmp_path / "index"
     sync(seeds, index_dir)
-    port = _free_port()
-    env = {**os.environ, "SEARCHSVC_RELOAD_INTERVAL": "0.5"}
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "searchsvc", "serve", "--index", str(index_dir),
-         "--port", str(port), "--threads", "4"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                before = _get_json(f"{base}/healthz")
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "no server"
-                time.sleep(0.2)
+    with running_server(index_dir, tmp_path / "server.log") as base:
+        before = _get_json(f"{base}/healthz")
         write_feed(seeds / "feeds" / "new.jsonl", feed_lines(300, start=5000, marker="到达"))
         (seeds / "002_6529edb4bac6b58f.txt").unlink()
-        updater = subprocess.Popen(
+        prober = Prober(base)
+        prober.start()
+        updater = subprocess.run(
             [sys.executable, "-m", "searchsvc", "update", "--seeds", str(seeds),
              "--index", str(index_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            capture_output=True, text=True, timeout=300,
         )
-        failures = 0
-        while updater.poll() is None:  # query continuously while the update runs
-            try:
-                body = _get_json(f"{base}/api/search?q=ECMO")
-                assert body["total"] >= 1
-            except (OSError, AssertionError):
-                failures += 1
-        out = updater.stdout.read().decode()
-        updater.stdout.close()
-        assert updater.returncode == 0, out
+        assert updater.returncode == 0, updater.stdout + updater.stderr
         done = time.monotonic()
         while True:
             found = _get_json(f"{base}/api/search?q=" + urllib.parse.quote("到达5299号"))
@@ -302,18 +338,13 @@ def test_running_server_picks_up_updates_without_failed_requests(seeds: Path, tm
                 break
             assert time.monotonic() - done < 5, "the server did not pick up the update in 5 s"
             time.sleep(0.1)
+        prober.stop()
+        assert prober.failures == [] and prober.ok > 0
         with pytest.raises(urllib.error.HTTPError) as gone:
             _get_json(f"{base}/api/articles/002_6529edb4bac6b58f-3")
         assert gone.value.code == 404
         gone.value.close()
         after = _get_json(f"{base}/healthz")
-        assert after["version"] != before["version"] and after["version"] == current_version(
-            index_dir
-        )
+        assert after["version"] != before["version"]
+        assert after["version"] == current_version(index_dir)
         assert after["articles"] == before["articles"] - 3 + 300
-        assert failures == 0
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
-

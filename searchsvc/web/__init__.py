@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from ..analysis import warm_up
 from ..indexing import IndexMissingError, LiveIndex
 from ..search import QueryError
 
@@ -57,6 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     app.json.mimetype = "application/json; charset=utf-8"  # type: ignore[attr-defined]
+    warm_up()  # the first search should not pay for loading jieba's dictionary
     app.extensions["searchsvc.index"] = LiveIndex(
         Path(app.config["INDEX_DIR"]), check_interval=app.config["RELOAD_INTERVAL"]
     )
