@@ -322,6 +322,11 @@ def test_running_server_picks_up_updates_without_failed_requests(seeds: Path, tm
     with running_server(index_dir, tmp_path / "server.log") as base:
         before = _get_json(f"{base}/healthz")
         write_feed(seeds / "feeds" / "new.jsonl", feed_lines(300, start=5000, marker="到达"))
+        (seeds / "late.txt").write_text("晚到的稿件\n\n这篇稿件提到了罕见的词语寅卯辰巳。\n",
+                                         encoding="utf-8")
+        edited = feed_lines(20)
+        edited[7] = edited[7].replace("本篇编号7号", "本篇编号7号（已更正）")
+        write_feed(seeds / "feeds" / "a.jsonl", edited)
         (seeds / "002_6529edb4bac6b58f.txt").unlink()
         prober = Prober(base)
         prober.start()
@@ -340,6 +345,12 @@ def test_running_server_picks_up_updates_without_failed_requests(seeds: Path, tm
             time.sleep(0.1)
         prober.stop()
         assert prober.failures == [] and prober.ok > 0
+        # every new article, the new page, and the edited text are served
+        every = _get_json(f"{base}/api/search?size=100&q=" + urllib.parse.quote("到达"))
+        assert every["total"] == 300
+        assert _get_json(f"{base}/api/search?q=" + urllib.parse.quote("寅卯辰巳"))["total"] == 1
+        fixed = _get_json(f"{base}/api/search?q=" + urllib.parse.quote("编号7号（已更正）"))
+        assert [h["id"] for h in fixed["hits"]] == ["feed-7-p2"]
         with pytest.raises(urllib.error.HTTPError) as gone:
             _get_json(f"{base}/api/articles/002_6529edb4bac6b58f-3")
         assert gone.value.code == 404
@@ -347,4 +358,4 @@ def test_running_server_picks_up_updates_without_failed_requests(seeds: Path, tm
         after = _get_json(f"{base}/healthz")
         assert after["version"] != before["version"]
         assert after["version"] == current_version(index_dir)
-        assert after["articles"] == before["articles"] - 3 + 300
+        assert after["articles"] == before["articles"] - 3 + 300 + 1
