@@ -250,9 +250,7 @@ def _plan(
             state = ArticleState(article.content_hash, rel, len(article.paragraphs))
             manifest.articles[article.id] = state
             if before is not None and before.hash == state.hash:
-                plan.unchanged += 1
-                if before.source != rel:  # moved between files, same text: nothing to redo
-                    continue
+                plan.unchanged += 1  # same text (even if it moved between files): keep it
                 continue
             if before is not None:
                 plan.delete.add(article.id)
