@@ -27,12 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from whoosh import index as whoosh_index
-from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
-from whoosh.query import Phrase, Term
+from whoosh.codec import whoosh3
+from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, FieldType, Schema
+from whoosh.formats import Positions
 from whoosh.searching import Searcher
 
-from .analysis import gram_analyzer, grams, jieba_analyzer, squeeze_text
+from .analysis import gram_analyzer, jieba_analyzer, squeeze_text
 from .corpus import Article
+from .literal import Literal
 
 CURRENT_FILE = "CURRENT"
 META_FILE = "meta.json"
@@ -54,10 +56,41 @@ class IndexVerificationError(Exception):
     """A freshly built index failed its checks; it was not switched in."""
 
 
+def _cache_missing_length_columns() -> None:
+    """Whoosh 2.7's per-document reader remembers a field's length column, but not its
+    absence: for every posting of an unscored field it stats the disk again (millions of
+    stat calls per build). A segment's columns never change, so remember "none" too."""
+    reader_class = whoosh3.W3PerDocReader
+    if getattr(reader_class, "_searchsvc_patched", False):
+        return
+
+    def _cached_reader(self, fieldname, column):  # type: ignore[no-untyped-def]
+        if fieldname not in self._readers:
+            has = self.has_column(fieldname)
+            self._readers[fieldname] = self.column_reader(fieldname, column) if has else None
+        return self._readers[fieldname]
+
+    reader_class._cached_reader = _cached_reader
+    reader_class._searchsvc_patched = True
+
+
+_cache_missing_length_columns()
+
+
+class LiteralField(FieldType):
+    """Unigrams and bigrams with positions, for literal matching only.
+
+    Not scorable: literal matches get constant scores, so Whoosh need not keep a
+    field-length column or look lengths up for every posting (a large part of build time).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(Positions(), gram_analyzer(), scorable=False, stored=False)
+
+
 def make_schema() -> Schema:
     """One document per paragraph chunk: ranking fields (jieba) plus recall fields (grams)."""
     words = jieba_analyzer()
-    chars = gram_analyzer()
     return Schema(
         id=ID(stored=True, unique=True),
         article_id=ID(stored=True),
@@ -67,9 +100,9 @@ def make_schema() -> Schema:
         title=TEXT(analyzer=words, stored=True, phrase=False),
         subtitle=STORED(),
         heading=TEXT(analyzer=words, stored=True, phrase=False),
-        text=TEXT(analyzer=words, stored=True, phrase=True),
-        grams=TEXT(analyzer=chars, phrase=True),
-        context_grams=TEXT(analyzer=chars, phrase=True),
+        text=TEXT(analyzer=words, stored=True, phrase=False),
+        grams=LiteralField(),
+        context_grams=LiteralField(),
         date=ID(stored=True, sortable=True),
         url=STORED(),
         tags=KEYWORD(stored=True, commas=True, lowercase=True),
@@ -193,8 +226,7 @@ def verify_version(ix: whoosh_index.Index, paragraphs: int, probe: Article | Non
         squeezed = squeeze_text(probe.paragraphs[0].text)[:6]
         if not squeezed:
             return
-        bigrams = grams(squeezed)
-        query = Term("grams", bigrams[0]) if len(bigrams) == 1 else Phrase("grams", bigrams)
+        query = Literal("grams", squeezed)
         expected = chunk_id(probe.id, probe.paragraphs[0].number)
         found = {hit["id"] for hit in searcher.search(query, limit=None)}
         if expected not in found:

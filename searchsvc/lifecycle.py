@@ -306,7 +306,8 @@ def _write_version(
             _link_version(index_dir / base, building)
             ix = whoosh_index.open_dir(str(building))
         paragraphs = sum(len(a.paragraphs) for a in plan.add)
-        options: dict[str, object] = {"limitmb": 256}
+        # A large pool keeps postings in memory: no pickled temporary runs to write and re-read.
+        options: dict[str, object] = {"limitmb": 2048}
         if paragraphs >= MULTIPROCESS_MIN_PARAGRAPHS and (os.cpu_count() or 1) > 1:
             # Each process pays for loading jieba's dictionary; worth it only for big batches.
             options.update(procs=min(os.cpu_count() or 1, 4), multisegment=True)

@@ -17,33 +17,34 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from whoosh.collectors import Collector, FilterCollector, TopCollector
+from whoosh.collectors import Collector, FilterCollector, TopCollector, WrappingCollector
 from whoosh.query import (
     And,
     AndMaybe,
-    ConstantScoreQuery,
     NullQuery,
     Or,
-    Phrase,
     Query,
     Term,
 )
 from whoosh.searching import Results, Searcher
 
-from .analysis import grams, jieba_words, squeeze, squeeze_text
+from .analysis import jieba_words, squeeze, squeeze_text
+from .literal import Literal
 
 MAX_QUERY_CHARS = 200
 MAX_KEYWORDS = 32
 MAX_PAGE_SIZE = 100
 MAX_RESULT_WINDOW = 10_000  # page * size: deeper paging costs more than it helps anyone
 SNIPPET_CHARS = 160
+DEFAULT_TIME_BUDGET = 0.25  # seconds of matching per query
 
-# Scores: the literal match decides *whether* a paragraph matches; jieba's BM25 decides
-# the order. Constants keep a paragraph that contains the keyword above one that only
-# matches through its title/heading, and reward the keywords appearing side by side.
-TEXT_MATCH_SCORE = 3.0
-CONTEXT_MATCH_SCORE = 0.25
-ADJACENT_BONUS = 2.0
+# Scores: the literal match decides *whether* a paragraph matches; jieba's BM25F decides
+# the order among equals. The constants make the order, in effect: first by how many
+# keywords the paragraph's own text contains (a title/heading match counts far less),
+# then the keywords side by side as typed, then BM25F (which stays well below 50).
+TEXT_MATCH_SCORE = 100.0
+CONTEXT_MATCH_SCORE = 1.0
+ADJACENT_BONUS = 50.0
 FIELD_BOOSTS = {"text": 1.0, "title": 0.6, "heading": 0.4}
 
 SENTENCE_END = "。！？；!?;"
@@ -121,18 +122,9 @@ def parse_query(text: str) -> ParsedQuery:
     return ParsedQuery(tuple(tuple(g) for g in groups), tuple(excluded))
 
 
-def _literal_query(fieldname: str, literal: str) -> Query:
-    bigrams = grams(literal)
-    if len(bigrams) == 1:
-        return Term(fieldname, bigrams[0])
-    return Phrase(fieldname, bigrams)
-
-
 def _required(keyword: Keyword) -> Query:
     """Matches paragraphs containing the keyword literally (text, or title/heading)."""
-    return Or(
-        [_literal_query("grams", keyword.literal), _literal_query("context_grams", keyword.literal)]
-    )
+    return Or([Literal("grams", keyword.literal), Literal("context_grams", keyword.literal)])
 
 
 def _ranking(keyword: Keyword, fields: dict[str, float]) -> Query | None:
@@ -143,24 +135,14 @@ def _ranking(keyword: Keyword, fields: dict[str, float]) -> Query | None:
     return Or([Term(name, word, boost=boost) for name, boost in fields.items() for word in words])
 
 
-def _scored(required: Query, constant: float, ranking: Query | None) -> Query:
-    base = ConstantScoreQuery(required, constant)
-    return base if ranking is None else AndMaybe(base, ranking)
-
-
 def _keyword_query(keyword: Keyword) -> Query:
-    """A literal match in the text (scored by BM25F over text, title and heading), or else
-    in the title/heading (scored lower, by those fields only)."""
-    in_text = _scored(
-        _literal_query("grams", keyword.literal), TEXT_MATCH_SCORE, _ranking(keyword, FIELD_BOOSTS)
+    """The keyword as a literal in the text, or else in the title/heading."""
+    return Or(
+        [
+            Literal("grams", keyword.literal, TEXT_MATCH_SCORE),
+            Literal("context_grams", keyword.literal, CONTEXT_MATCH_SCORE),
+        ]
     )
-    context_fields = {k: v for k, v in FIELD_BOOSTS.items() if k != "text"}
-    in_context = _scored(
-        _literal_query("context_grams", keyword.literal),
-        CONTEXT_MATCH_SCORE,
-        _ranking(keyword, context_fields),
-    )
-    return Or([in_text, in_context])
 
 
 def build_query(parsed: ParsedQuery) -> Query:
@@ -171,14 +153,18 @@ def build_query(parsed: ParsedQuery) -> Query:
     for group in parsed.groups:
         options = [_keyword_query(k) for k in group]
         clauses.append(options[0] if len(options) == 1 else Or(options))
-    query: Query = clauses[0] if len(clauses) == 1 else And(clauses)
+    required: Query = clauses[0] if len(clauses) == 1 else And(clauses)
+    optional: list[Query] = []
     positive = parsed.positive
     if len(positive) > 1 and all(len(g) == 1 for g in parsed.groups):
         # The keywords written side by side, as the user typed them, rank first.
-        together = "".join(k.literal for k in positive)
-        bonus = ConstantScoreQuery(_literal_query("grams", together), ADJACENT_BONUS)
-        query = AndMaybe(query, bonus)
-    return query
+        optional.append(Literal("grams", "".join(k.literal for k in positive), ADJACENT_BONUS))
+    # One BM25F clause for all keywords, evaluated once per matching paragraph.
+    words = list(dict.fromkeys(w.text for k in positive for w in jieba_words(k.raw)))
+    optional.extend(
+        Term(name, word, boost=boost) for name, boost in FIELD_BOOSTS.items() for word in words
+    )
+    return AndMaybe(required, Or(optional)) if optional else required
 
 
 def exclusion_query(parsed: ParsedQuery) -> Query | None:
@@ -299,6 +285,7 @@ class SearchResult:
     size: int
     took_ms: float
     hits: list[Hit] = field(default_factory=list)
+    partial: bool = False  # the time budget ran out: hits and total are a lower bound
 
     @property
     def pages(self) -> int:
@@ -351,8 +338,17 @@ def _hit(fields: dict[str, object], score: float, literals: list[str]) -> Hit:
     )
 
 
-def search(searcher: Searcher, query: str, page: int = 1, size: int = 10) -> SearchResult:
-    """Run a user query; QueryError for input the caller must fix."""
+def search(
+    searcher: Searcher,
+    query: str,
+    page: int = 1,
+    size: int = 10,
+    time_budget: float = DEFAULT_TIME_BUDGET,
+) -> SearchResult:
+    """Run a user query; QueryError for input the caller must fix.
+
+    Matching stops after ``time_budget`` seconds; the result is then ``partial`` (its
+    hits and total cover the paragraphs examined so far)."""
     started = time.perf_counter()
     query = validate_query(query)
     validate_paging(page, size)
@@ -361,19 +357,45 @@ def search(searcher: Searcher, query: str, page: int = 1, size: int = 10) -> Sea
         raise QueryError("too_many_keywords", f"at most {MAX_KEYWORDS} keywords")
     if parsed.is_empty:
         return SearchResult(query, 0, page, size, _ms(started), [])
-    results = _top_results(searcher, build_query(parsed), exclusion_query(parsed), page * size)
+    results, partial = _top_results(
+        searcher, build_query(parsed), exclusion_query(parsed), page * size, time_budget
+    )
     total = len(results)
     literals = [k.literal for k in parsed.positive]
     hits = [
         _hit(results[i].fields(), results.score(i) or 0.0, literals)
         for i in range((page - 1) * size, min(page * size, results.scored_length()))
     ]
-    return SearchResult(query, total, page, size, _ms(started), hits)
+    return SearchResult(query, total, page, size, _ms(started), hits, partial)
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+class _Deadline(WrappingCollector):
+    """Stops collecting when the time budget is spent (checked every 256 matches)."""
+
+    def __init__(self, child: Collector, seconds: float):
+        super().__init__(child)
+        self.seconds = seconds
+        self.deadline = 0.0
+        self.collected = 0
+
+    def prepare(self, top_searcher, q, context):  # type: ignore[no-untyped-def]
+        super().prepare(top_searcher, q, context)
+        self.deadline = time.perf_counter() + self.seconds
+
+    def collect(self, sub_docnum: int):  # type: ignore[no-untyped-def]
+        self.collected += 1
+        if not self.collected & 255 and time.perf_counter() > self.deadline:
+            raise _OutOfTime
+        return self.child.collect(sub_docnum)
 
 
 def _top_results(
-    searcher: Searcher, query: Query, excluded: Query | None, limit: int
-) -> Results:
+    searcher: Searcher, query: Query, excluded: Query | None, limit: int, budget: float
+) -> tuple[Results, bool]:
     """The ``limit`` best matches of ``query`` minus ``excluded``, and the exact total.
 
     Whoosh's default collector "replaces" matchers with cheaper ones as the minimum score
@@ -382,11 +404,17 @@ def _top_results(
     excluded documents through. So: collect every match without those shortcuts, and
     exclude by document set (a restrict filter) rather than by an ``AndNot`` matcher.
     """
-    collector: Collector = TopCollector(limit=limit, usequality=False, replace=0)
+    top = TopCollector(limit=limit, usequality=False, replace=0)
+    collector: Collector = _Deadline(top, budget)
     if excluded is not None:
         collector = FilterCollector(collector, restrict=excluded)
-    searcher.search_with_collector(query, collector)
-    return collector.results()
+    try:
+        searcher.search_with_collector(query, collector)
+    except _OutOfTime:
+        # Out of time: what was collected so far, flagged partial (a bounded worst case
+        # beats an exact answer nobody waits for).
+        return top.results(), True
+    return collector.results(), False
 
 
 def _ms(started: float) -> float:

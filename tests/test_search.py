@@ -242,3 +242,13 @@ def test_get_article_in_order_with_highlights(searcher, seed_articles):
                for n in view.matched_paragraphs)
     assert get_article(searcher, "../../etc/passwd") is None
     assert get_article(searcher, "no-such-article") is None
+
+
+def test_time_budget_returns_a_partial_result(tmp_path):
+    articles = [_article(f"t{i}", "测试", [f"第{i}段提到医院。"]) for i in range(700)]
+    build_from_articles(articles, tmp_path)
+    with LiveIndex(tmp_path).searcher() as (_v, s):
+        full = search(s, "医院")
+        cut = search(s, "医院", time_budget=0.0)
+    assert (full.partial, full.total) == (False, 700)
+    assert cut.partial and 0 < cut.total < 700 and len(cut.hits) == 10

@@ -51,6 +51,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         ADMIN_TOKEN=os.environ.get("SEARCHSVC_ADMIN_TOKEN", ""),
         RELOAD_INTERVAL=float(os.environ.get("SEARCHSVC_RELOAD_INTERVAL", "1.0")),
         PAGE_SIZE=10,
+        SEARCH_TIME_BUDGET_MS=float(os.environ.get("SEARCHSVC_TIME_BUDGET_MS", "250")),
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     if test_config:

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, jsonify
 
 from ..search import get_article, search
 from . import ApiError, live_index
-from .params import paging, query_param
+from .params import paging, query_param, time_budget
 
 bp = Blueprint("api", __name__)
 
@@ -19,7 +19,7 @@ def api_search() -> Any:
     query = query_param()
     page, size = paging(current_app.config["PAGE_SIZE"])
     with live_index(current_app).searcher() as (_version, searcher):
-        result = search(searcher, query, page=page, size=size)
+        result = search(searcher, query, page=page, size=size, time_budget=time_budget())
     return jsonify(
         {
             "query": result.query,
@@ -27,6 +27,7 @@ def api_search() -> Any:
             "page": result.page,
             "size": result.size,
             "took_ms": result.took_ms,
+            "partial": result.partial,
             "hits": [asdict(hit) for hit in result.hits],
         }
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import request
+from flask import current_app, request
 
 from ..search import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, QueryError
 
@@ -35,3 +35,8 @@ def paging(default_size: int) -> tuple[int, int]:
 def query_param() -> str:
     """The raw ``q`` parameter ("" when absent)."""
     return request.args.get("q", "")
+
+
+def time_budget() -> float:
+    """Seconds of matching allowed per query (config ``SEARCH_TIME_BUDGET_MS``)."""
+    return current_app.config["SEARCH_TIME_BUDGET_MS"] / 1000
