@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jieba
 from whoosh.analysis import Token, Tokenizer
@@ -146,6 +147,17 @@ def jieba_words(text: str) -> Iterator[Word]:
         start += width
 
 
+@lru_cache(maxsize=8192)
+def _short_text_words(text: str) -> tuple[Word, ...]:
+    return tuple(jieba_words(text))
+
+
+def words_of(text: str) -> Iterable[Word]:
+    """``jieba_words``, memoised for short texts: every paragraph of an article repeats its
+    title and heading, and queries repeat too."""
+    return _short_text_words(text) if len(text) <= 200 else jieba_words(text)
+
+
 class JiebaTokenizer(Tokenizer):
     """Whoosh tokenizer: jieba search-mode words with ordinal positions and exact offsets."""
 
@@ -169,7 +181,7 @@ class JiebaTokenizer(Tokenizer):
         **kwargs: object,
     ) -> Iterator[Token]:
         token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        for word in jieba_words(value):
+        for word in words_of(value):
             token.text = word.text
             token.boost = 1.0
             token.stopped = False
