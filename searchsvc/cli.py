@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from .config import ConfigError, load_settings
 from .corpus import SOURCE_SUFFIXES, list_sources
 from .indexing import (
     IndexMissingError,
@@ -230,22 +231,35 @@ def stats(index_dir: Path) -> None:
 
 
 @main.command()
-@index_option
-@seeds_option
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="SEARCHSVC_HOST")
-@click.option("--port", default=8000, show_default=True, type=int, envvar="SEARCHSVC_PORT")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--index", "index_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Index directory [SEARCHSVC_INDEX, default ./index].")
+@click.option("--seeds", type=click.Path(path_type=Path, file_okay=False),
+              help="Sources, for --build-if-missing and admin updates [SEARCHSVC_SEEDS].")
+@click.option("--host", help="Listen address [SEARCHSVC_HOST, default 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), help="[SEARCHSVC_PORT, default 8000]")
+@click.option("--threads", type=click.IntRange(1, 256), help="[SEARCHSVC_THREADS, default 8]")
 @click.option(
-    "--build-if-missing", is_flag=True, help="Build the index from --seeds first if there is none."
+    "--build-if-missing", is_flag=True, help="Build the index from the seeds if there is none."
 )
 def serve(
-    index_dir: Path, seeds: Path, host: str, port: int, threads: int, build_if_missing: bool
+    index_dir: Path | None,
+    seeds: Path | None,
+    host: str | None,
+    port: int | None,
+    threads: int | None,
+    build_if_missing: bool,
 ) -> None:
-    """Serve the search page and API with a production WSGI server (waitress)."""
-    import waitress
-
+    """Serve the search page and API (waitress; SIGTERM finishes requests in flight)."""
+    from .serving import serve as run_server
     from .web import create_app
 
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        raise click.ClickException(f"invalid configuration: {err}") from None
+    logging.getLogger().setLevel(settings["log_level"])
+    index_dir = index_dir or Path(settings["index_dir"])
+    seeds = seeds or Path(settings["seeds_dir"])
     if not index_exists(index_dir):
         if not build_if_missing:
             raise click.ClickException(
@@ -254,8 +268,11 @@ def serve(
             )
         click.echo(f"build: {run_sync(seeds, index_dir, full=True).line()}")
     app = create_app({"INDEX_DIR": str(index_dir), "SEEDS_DIR": str(seeds)})
+    host = host or settings["host"]
+    port = port or settings["port"]
+    threads = threads or settings["threads"]
     click.echo(f"serving {index_dir} on http://{host}:{port}/ ({threads} threads)")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="searchsvc")
+    run_server(app, host, port, threads, settings["request_timeout"])
 
 
 _MARK = re.compile(r"<mark>(.*?)</mark>")

@@ -8,14 +8,17 @@ and ``/healthz``. Every API error has one shape: ``{"error": {"code", "message"}
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, jsonify, render_template, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..analysis import warm_up
+from ..config import load_settings
 from ..indexing import IndexMissingError, LiveIndex
 from ..search import QueryError
 
@@ -44,14 +47,17 @@ class ApiError(Exception):
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app: defaults, then SEARCHSVC_* environment, then ``test_config``."""
+    settings = load_settings()  # ConfigError (naming the setting) if something is wrong
     app = Flask(__name__)
     app.config.from_mapping(
-        INDEX_DIR=os.environ.get("SEARCHSVC_INDEX", "index"),
-        SEEDS_DIR=os.environ.get("SEARCHSVC_SEEDS", "seeds"),
-        ADMIN_TOKEN=os.environ.get("SEARCHSVC_ADMIN_TOKEN", ""),
-        RELOAD_INTERVAL=float(os.environ.get("SEARCHSVC_RELOAD_INTERVAL", "1.0")),
-        PAGE_SIZE=10,
-        SEARCH_TIME_BUDGET_MS=float(os.environ.get("SEARCHSVC_TIME_BUDGET_MS", "250")),
+        INDEX_DIR=settings["index_dir"],
+        SEEDS_DIR=settings["seeds_dir"],
+        ADMIN_TOKEN=settings["admin_token"],
+        RELOAD_INTERVAL=settings["reload_interval"],
+        PAGE_SIZE=settings["page_size"],
+        SEARCH_TIME_BUDGET_MS=settings["time_budget_ms"],
+        RATE_LIMIT=settings["rate_limit"],
+        PROXY_COUNT=settings["proxy_count"],
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     if test_config:
@@ -64,11 +70,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         Path(app.config["INDEX_DIR"]), check_interval=app.config["RELOAD_INTERVAL"]
     )
 
-    from . import admin, api, pages
+    from . import admin, api, observe, pages
 
+    observe.install(app)
+    _install_rate_limit(app, api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    if app.config["PROXY_COUNT"]:
+        # Behind N reverse proxies: take the client address from X-Forwarded-For.
+        n = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     _register_error_handlers(app)
 
     @app.after_request
@@ -82,12 +94,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def _install_rate_limit(app: Flask, api_blueprint: Blueprint) -> None:
+    """Per-client limit on the API (e.g. "120/minute"); off when RATE_LIMIT is empty."""
+    rate = app.config["RATE_LIMIT"]
+    if not rate:
+        return
+    limiter = Limiter(
+        get_remote_address, app=app, storage_uri="memory://", headers_enabled=True
+    )
+    limiter.limit(rate)(api_blueprint)
+
+
 def live_index(app: Flask) -> LiveIndex:
     return app.extensions["searchsvc.index"]
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path in ("/api", "/healthz")
+    return request.path.startswith("/api/") or request.path in ("/api", "/healthz", "/readyz")
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int] | Any:
@@ -117,5 +140,9 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Any:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        from .observe import request_id
+
+        log.exception(
+            "unhandled error on %s %s (request %s)", request.method, request.path, request_id()
+        )
         return error_response(500, "internal_error", "服务器内部错误（internal error）")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
+from ..indexing import IndexMissingError
 from ..search import get_article, search
 from . import ApiError, live_index
+from .observe import metrics, note_hits
 from .params import paging, query_param, time_budget
 
 bp = Blueprint("api", __name__)
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
 
 @bp.get("/api/search")
@@ -20,6 +24,7 @@ def api_search() -> Any:
     page, size = paging(current_app.config["PAGE_SIZE"])
     with live_index(current_app).searcher() as (_version, searcher):
         result = search(searcher, query, page=page, size=size, time_budget=time_budget())
+    note_hits(result.total, result.partial)
     return jsonify(
         {
             "query": result.query,
@@ -44,11 +49,49 @@ def api_article(article_id: str) -> Any:
     return jsonify(data)
 
 
+@bp.get("/api/openapi.json")
+def openapi() -> Any:
+    """The OpenAPI 3 document describing this API."""
+    return current_app.response_class(
+        OPENAPI_PATH.read_bytes(), mimetype="application/json; charset=utf-8"
+    )
+
+
+@bp.get("/readyz")
+def readyz() -> Any:
+    """Ready when the index is open and answers a search (503 otherwise)."""
+    try:
+        with live_index(current_app).searcher() as (version, searcher):
+            documents = searcher.doc_count()
+            search(searcher, "的", size=1, time_budget=0.05)
+    except IndexMissingError:
+        raise ApiError(503, "index_missing", "the index is not built yet") from None
+    return jsonify({"status": "ready", "version": version, "documents": documents})
+
+
+@bp.get("/metrics")
+def prometheus_metrics() -> Any:
+    """Prometheus text format: requests by status, latency histogram, index version."""
+    m = metrics(current_app)
+    try:
+        with live_index(current_app).searcher() as (version, searcher):
+            m.set_index(version, searcher.doc_count())
+    except IndexMissingError:
+        pass
+    return m.exposition()
+
+
 @bp.get("/healthz")
 def healthz() -> Any:
+    """Liveness: the process answers; reports the index version in use."""
     index = live_index(current_app)
-    with index.searcher() as (version, searcher):
-        documents = searcher.doc_count()
+    try:
+        with index.searcher() as (version, searcher):
+            documents = searcher.doc_count()
+    except IndexMissingError:
+        # Alive but not ready (see /readyz): restarting would not build the index.
+        return jsonify({"status": "ok", "index": "missing", "version": None, "built_at": None,
+                        "documents": 0, "articles": 0})
     meta = index.meta()
     return jsonify(
         {

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, render_template
 
 from ..search import QueryError, SearchResult, get_article, search
 from . import live_index
+from .observe import note_hits
 from .params import paging, query_param, time_budget
 
 bp = Blueprint("pages", __name__)
@@ -24,6 +25,7 @@ def index() -> Any:
         if query.strip():
             with live_index(current_app).searcher() as (_version, searcher):
                 result = search(searcher, query, page=page, size=size, time_budget=time_budget())
+            note_hits(result.total, result.partial)
     except QueryError as err:
         error, status = err, 400
     return render_template("search.html", query=query, result=result, error=error), status

@@ -1,0 +1,115 @@
+"""Observability: request ids, one structured access-log line per request, Prometheus metrics.
+
+In: every request. Out: an ``X-Request-Id`` header (the caller's, if it sent a sane one),
+a JSON line on the ``searchsvc.access`` logger (method, path, status, duration, hits,
+request id), and counters/histograms served at ``/metrics`` in Prometheus text format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+access_log = logging.getLogger("searchsvc.access")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """The app's metrics, in a registry of its own (several apps may live in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "searchsvc_requests", "HTTP requests by route and status",
+            ["method", "route", "status"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "searchsvc_request_seconds", "Request latency by route",
+            ["route"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.partial = Counter(
+            "searchsvc_partial_results", "Searches cut short by the time budget",
+            registry=self.registry,
+        )
+        self.documents = Gauge(
+            "searchsvc_index_documents", "Paragraphs in the index version in use",
+            registry=self.registry,
+        )
+        self.version = Gauge(
+            "searchsvc_index_info", "The index version in use (label)", ["version"],
+            registry=self.registry,
+        )
+
+    def set_index(self, version: str, documents: int) -> None:
+        self.documents.set(documents)
+        self.version.clear()
+        self.version.labels(version=version).set(1)
+
+    def exposition(self) -> Response:
+        return Response(generate_latest(self.registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def request_id() -> str:
+    """This request's id (also sent back as ``X-Request-Id``)."""
+    return g.get("request_id", "-")
+
+
+def note_hits(hits: int, partial: bool = False) -> None:
+    """Record a search's hit count for the access log (and partial results for metrics)."""
+    g.hits = hits
+    if partial:
+        metrics(None).partial.inc()
+
+
+def metrics(app: Flask | None) -> Metrics:
+    from flask import current_app
+
+    return (app or current_app).extensions["searchsvc.metrics"]
+
+
+def install(app: Flask) -> None:
+    """Hook request ids, access logging and metrics into ``app``."""
+    app.extensions["searchsvc.metrics"] = Metrics()
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        duration = time.perf_counter() - g.get("started", time.perf_counter())
+        response.headers["X-Request-Id"] = request_id()
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        m = metrics(app)
+        m.requests.labels(request.method, route, str(response.status_code)).inc()
+        m.latency.labels(route).observe(duration)
+        record: dict[str, Any] = {
+            "request_id": request_id(),
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round(duration * 1000, 2),
+            "remote": request.remote_addr,
+        }
+        if "hits" in g:
+            record["hits"] = g.hits
+        access_log.info(json.dumps(record, ensure_ascii=False))
+        return response
