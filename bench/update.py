@@ -17,6 +17,7 @@ import resource
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +92,7 @@ def main() -> None:
     assert upd500.added == 500, upd500.line()
 
     # end to end: the new article is searchable by a reader opened after the update
-    with LiveIndex(index_dir).searcher() as (version, s):
+    with closing(LiveIndex(index_dir)) as live, live.searcher() as (version, s):
         assert version == current_version(index_dir)
         assert search(s, "many499").total >= 1
 

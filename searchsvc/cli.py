@@ -17,6 +17,7 @@ import re
 import shutil
 import sys
 import time
+from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 
@@ -295,7 +296,7 @@ def _terminal_text(highlight: str, color: bool) -> str:
 def search_command(query: str, index_dir: Path, size: int, page: int, as_json: bool) -> None:
     """Search the index and print the results."""
     try:
-        with LiveIndex(index_dir).searcher() as (_version, searcher):
+        with closing(LiveIndex(index_dir)) as live, live.searcher() as (_version, searcher):
             result = search(searcher, query, page=page, size=size)
     except IndexMissingError as err:
         raise click.ClickException(str(err)) from None

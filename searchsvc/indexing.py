@@ -20,6 +20,7 @@ import secrets
 import shutil
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -266,21 +267,34 @@ class _Open:
 
 
 class LiveIndex:
-    """Serves searchers on the version in use and follows switches and updates.
+    """Serves searchers on the version in use and follows switches to new versions.
 
-    Each thread keeps its own searcher (Whoosh readers are not shared across threads) and
-    checks at most every ``check_interval`` seconds whether CURRENT or the index generation
-    changed; a request in flight keeps the searcher it started with.
+    Each thread keeps its own searcher (a Whoosh searcher reads files through its own
+    handles, which threads must not share) and checks at most every ``check_interval``
+    seconds whether CURRENT names another version; versions never change once written,
+    so that check is all it takes. A request in flight keeps the searcher it started with.
     """
 
     def __init__(self, index_dir: Path, check_interval: float = 1.0):
         self.index_dir = Path(index_dir)
         self.check_interval = check_interval
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._states: dict[int, _Open] = {}
+        # Searchers hold open files: close them when this object goes, if nobody did.
+        self._finalizer = weakref.finalize(self, _close_states, self._states)
 
     def _open(self) -> _Open:
         version, ix = open_version(self.index_dir)
-        return _Open(version, ix, ix.searcher(), time.monotonic())
+        state = _Open(version, ix, ix.searcher(), time.monotonic())
+        with self._lock:
+            self._states[id(state)] = state
+        return state
+
+    def _retire(self, state: _Open) -> None:
+        with self._lock:
+            self._states.pop(id(state), None)
+        state.searcher.close()
 
     def _current(self) -> _Open:
         state: _Open | None = getattr(self._local, "state", None)
@@ -289,13 +303,10 @@ class LiveIndex:
             state = self._open()
         elif now - state.checked >= self.check_interval:
             state.checked = now
-            version = current_version(self.index_dir)
-            if version != state.version:
+            if current_version(self.index_dir) != state.version:
                 fresh = self._open()
-                state.searcher.close()
+                self._retire(state)
                 state = fresh
-            elif not state.searcher.up_to_date():
-                state.searcher = state.searcher.refresh()
         self._local.state = state
         return state
 
@@ -308,3 +319,14 @@ class LiveIndex:
     def meta(self) -> IndexMeta | None:
         state = self._current()
         return read_meta(self.index_dir / state.version)
+
+    def close(self) -> None:
+        """Close every thread's searcher (their files); the object must not be used after."""
+        with self._lock:
+            self._finalizer()
+
+
+def _close_states(states: dict[int, _Open]) -> None:
+    for state in list(states.values()):
+        state.searcher.close()
+    states.clear()

@@ -307,7 +307,10 @@ def _write_version(
             ix = whoosh_index.open_dir(str(building))
         paragraphs = sum(len(a.paragraphs) for a in plan.add)
         # A large pool keeps postings in memory: no pickled temporary runs to write and re-read.
-        options: dict[str, object] = {"limitmb": 2048}
+        # No compound segment file: Whoosh reads a compound file's parts into a private
+        # in-memory copy per searcher (hundreds of MB per thread); plain files are shared
+        # through the page cache.
+        options: dict[str, object] = {"limitmb": 2048, "compound": False}
         if paragraphs >= MULTIPROCESS_MIN_PARAGRAPHS and (os.cpu_count() or 1) > 1:
             # Each process pays for loading jieba's dictionary; worth it only for big batches.
             options.update(procs=min(os.cpu_count() or 1, 4), multisegment=True)

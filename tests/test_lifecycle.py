@@ -16,7 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -61,12 +61,12 @@ def write_feed(path: Path, lines: list[str]) -> None:
 
 
 def hit_ids(index_dir: Path, query: str) -> list[str]:
-    with LiveIndex(index_dir).searcher() as (_v, s):
+    with closing(LiveIndex(index_dir)) as live, live.searcher() as (_v, s):
         return [h.id for h in search(s, query, size=100).hits]
 
 
 def doc_ids(index_dir: Path) -> list[str]:
-    with LiveIndex(index_dir).searcher() as (_v, s):
+    with closing(LiveIndex(index_dir)) as live, live.searcher() as (_v, s):
         return [f["id"] for f in s.all_stored_fields()]
 
 
