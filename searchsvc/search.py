@@ -18,14 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from whoosh.collectors import Collector, FilterCollector, TopCollector, WrappingCollector
-from whoosh.query import (
-    And,
-    AndMaybe,
-    NullQuery,
-    Or,
-    Query,
-    Term,
-)
+from whoosh.query import And, AndMaybe, NullQuery, Or, Query, Term
 from whoosh.searching import Results, Searcher
 
 from .analysis import jieba_words, squeeze, squeeze_text
@@ -122,19 +115,6 @@ def parse_query(text: str) -> ParsedQuery:
     return ParsedQuery(tuple(tuple(g) for g in groups), tuple(excluded))
 
 
-def _required(keyword: Keyword) -> Query:
-    """Matches paragraphs containing the keyword literally (text, or title/heading)."""
-    return Or([Literal("grams", keyword.literal), Literal("context_grams", keyword.literal)])
-
-
-def _ranking(keyword: Keyword, fields: dict[str, float]) -> Query | None:
-    """BM25F over the keyword's jieba words in ``fields`` (name → boost); scores only."""
-    words = list(dict.fromkeys(w.text for w in jieba_words(keyword.raw)))
-    if not words:
-        return None
-    return Or([Term(name, word, boost=boost) for name, boost in fields.items() for word in words])
-
-
 def _keyword_query(keyword: Keyword) -> Query:
     """The keyword as a literal in the text, or else in the title/heading."""
     return Or(
@@ -171,7 +151,7 @@ def exclusion_query(parsed: ParsedQuery) -> Query | None:
     """What ``-keyword`` removes (the same literal match as a keyword), or None."""
     if not parsed.excluded:
         return None
-    return Or([_required(k) for k in parsed.excluded])
+    return Or([_keyword_query(k) for k in parsed.excluded])
 
 
 # --- highlighting -------------------------------------------------------------------
