@@ -158,6 +158,27 @@ def words_of(text: str) -> Iterable[Word]:
     return _short_text_words(text) if len(text) <= 200 else jieba_words(text)
 
 
+@lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """Chinese and English function words (stopwords-iso), folded like the text."""
+    import stopwordsiso
+
+    words = stopwordsiso.stopwords(["zh", "en"])
+    return frozenset(_fold(w) for w in words)
+
+
+def content_words(text: str) -> list[str]:
+    """The words of ``text`` that carry meaning: jieba words minus stop words and
+    punctuation, normalised. "生命数耗完即算为什么？" → its content words."""
+    warm_up()
+    stop = stop_words()
+    out: list[str] = []
+    for word in jieba.dt.cut(normalize(text).text):
+        if any(is_word_char(c) for c in word) and word not in stop:
+            out.append(word)
+    return out
+
+
 class JiebaTokenizer(Tokenizer):
     """Whoosh tokenizer: jieba search-mode words with ordinal positions and exact offsets."""
 

@@ -13,6 +13,7 @@ its article title/heading; jieba words (BM25F) order the matches.
 from __future__ import annotations
 
 import html
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from whoosh.collectors import Collector, FilterCollector, TopCollector, Wrapping
 from whoosh.query import And, AndMaybe, NullQuery, Or, Query, Term
 from whoosh.searching import Results, Searcher
 
-from .analysis import jieba_words, squeeze, squeeze_text
+from .analysis import content_words, jieba_words, squeeze, squeeze_text
 from .literal import Literal
 
 MAX_QUERY_CHARS = 200
@@ -38,6 +39,11 @@ DEFAULT_TIME_BUDGET = 0.25  # seconds of matching per query
 TEXT_MATCH_SCORE = 100.0
 CONTEXT_MATCH_SCORE = 1.0
 ADJACENT_BONUS = 50.0
+# Fallback ranking (too little matches every word): per word found, COORDINATION × its IDF
+# (a title/heading match earns CONTEXT_SHARE of that), plus BM25F.
+FALLBACK_BELOW = 1  # fall back only when nothing matches every word: AND stays AND
+COORDINATION = 4.0
+CONTEXT_SHARE = 0.2
 FIELD_BOOSTS = {"text": 1.0, "title": 0.6, "heading": 0.4}
 
 SENTENCE_END = "。！？；!?;"
@@ -56,6 +62,7 @@ class QueryError(ValueError):
 class Keyword:
     raw: str  # as typed (without quotes or minus)
     literal: str  # squeezed: what must appear in the paragraph
+    quoted: bool = False  # typed as "a phrase": never split into words
 
     @property
     def is_empty(self) -> bool:
@@ -83,26 +90,26 @@ _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 
 def parse_query(text: str) -> ParsedQuery:
     """Parse the user's query syntax; what carries no letters, digits or CJK is dropped."""
-    pieces: list[tuple[str, bool, bool]] = []  # (raw, excluded, is_or)
+    pieces: list[tuple[str, bool, bool, bool]] = []  # (raw, excluded, is_or, quoted)
     for m in _TOKEN.finditer(text):
         if m.group(3) is not None:
             word = m.group(3)
             if word in ("OR", "|"):
-                pieces.append(("", False, True))
+                pieces.append(("", False, True, False))
                 continue
             excluded = word.startswith("-") and len(word) > 1
-            pieces.append((word[1:] if excluded else word, excluded, False))
+            pieces.append((word[1:] if excluded else word, excluded, False, False))
         else:
-            pieces.append((m.group(2), m.group(1) == "-", False))
+            pieces.append((m.group(2), m.group(1) == "-", False, True))
 
     groups: list[list[Keyword]] = []
     excluded: list[Keyword] = []
     join_next = False
-    for raw, is_excluded, is_or in pieces:
+    for raw, is_excluded, is_or, quoted in pieces:
         if is_or:
             join_next = bool(groups)
             continue
-        keyword = Keyword(raw, squeeze_text(raw))
+        keyword = Keyword(raw, squeeze_text(raw), quoted)
         if keyword.is_empty:
             continue
         if is_excluded:
@@ -152,6 +159,34 @@ def exclusion_query(parsed: ParsedQuery) -> Query | None:
     if not parsed.excluded:
         return None
     return Or([_keyword_query(k) for k in parsed.excluded])
+
+
+def loose_keywords(parsed: ParsedQuery) -> list[Keyword]:
+    """The words to rank by when not every keyword matches: each unquoted keyword split into
+    jieba words, stop words and punctuation dropped (a whole question → its content words)."""
+    words: dict[str, Keyword] = {}
+    for keyword in parsed.positive:
+        split = [] if keyword.quoted else content_words(keyword.raw)
+        pieces = [Keyword(w, squeeze_text(w)) for w in split]
+        for piece in pieces or [keyword]:
+            if piece.literal:
+                words.setdefault(piece.literal, piece)
+    return list(words.values())[:MAX_KEYWORDS]
+
+
+def fallback_query(words: list[Keyword], searcher: Searcher) -> Query:
+    """Paragraphs containing any of ``words``; rarer words and more of them rank higher
+    (a coordination bonus weighted by IDF), then BM25F over their jieba words."""
+    n = max(1, searcher.doc_count_all())
+    options: list[Query] = []
+    for word in words:
+        df = Literal("grams", word.literal).estimate_size(searcher.reader())
+        weight = COORDINATION * math.log(1 + n / (1 + df))
+        options.append(Literal("grams", word.literal, weight))
+        options.append(Literal("context_grams", word.literal, weight * CONTEXT_SHARE))
+    terms = list(dict.fromkeys(w.text for k in words for w in jieba_words(k.raw)))
+    ranking = [Term(f, t, boost=b) for f, b in FIELD_BOOSTS.items() for t in terms]
+    return AndMaybe(Or(options), Or(ranking)) if ranking else Or(options)
 
 
 # --- highlighting -------------------------------------------------------------------
@@ -222,12 +257,21 @@ def snippet(text: str, literals: list[str], max_chars: int = SNIPPET_CHARS) -> s
     else:
         if start > 0 and anchor - start > 20:
             start = anchor - 20
-    end = min(len(text), start + max_chars)
-    # End at a sentence end when one is near; never cut through a mark.
-    for i in range(end - 1, max(start + max_chars // 2, anchor), -1):
+    # Keep every match of the chosen window; start later if that would make it too long.
+    must_end = max((e for s, e in spans if anchor <= s < anchor + max_chars), default=anchor)
+    if must_end - start > max_chars + 20:
+        start = max(0, anchor - 10)
+    end = max(min(len(text), start + max_chars), must_end)
+    # End at a sentence end: the next one if it is near, else the last one before.
+    for i in range(end - 1, min(len(text), end + 30)):
         if text[i] in SENTENCE_END:
             end = i + 1
             break
+    else:
+        for i in range(end - 1, max(must_end, start + max_chars // 2) - 1, -1):
+            if text[i] in SENTENCE_END:
+                end = i + 1
+                break
     for s, e in spans:
         if s < end < e:
             end = e
@@ -255,6 +299,8 @@ class Hit:
     url: str | None = None
     title_highlight: str = ""
     heading_highlight: str | None = None
+    matched_words: int = 0  # how many of the query's words the paragraph contains
+    query_words: int = 0
 
 
 @dataclass(frozen=True)
@@ -266,6 +312,8 @@ class SearchResult:
     took_ms: float
     hits: list[Hit] = field(default_factory=list)
     partial: bool = False  # the time budget ran out: hits and total are a lower bound
+    matched_all: bool = True  # False: too little matched every word; ranked by words matched
+    words: list[str] = field(default_factory=list)  # the words a fallback ranked by
 
     @property
     def pages(self) -> int:
@@ -315,6 +363,8 @@ def _hit(fields: dict[str, object], score: float, literals: list[str]) -> Hit:
         url=fields.get("url") or None,  # type: ignore[arg-type]
         title_highlight=mark(title, match_spans(title, literals)),
         heading_highlight=mark(heading, match_spans(heading, literals)) if heading else None,
+        matched_words=sum(1 for lit in set(literals) if lit in squeeze_text(text)),
+        query_words=len(set(literals)),
     )
 
 
@@ -337,16 +387,31 @@ def search(
         raise QueryError("too_many_keywords", f"at most {MAX_KEYWORDS} keywords")
     if parsed.is_empty:
         return SearchResult(query, 0, page, size, _ms(started), [])
+    excluded = exclusion_query(parsed)
     results, partial = _top_results(
-        searcher, build_query(parsed), exclusion_query(parsed), page * size, time_budget
+        searcher, build_query(parsed), excluded, page * size, time_budget
     )
+    keywords = parsed.positive
+    matched_all = True
+    if len(results) < FALLBACK_BELOW and not partial:
+        words = loose_keywords(parsed)
+        if [k.literal for k in words] != [k.literal for k in keywords] or len(words) > 1:
+            # Too little matched every word: rank what matches some of them instead.
+            loose, partial = _top_results(
+                searcher, fallback_query(words, searcher), excluded, page * size, time_budget
+            )
+            if len(loose) > len(results):
+                results, keywords, matched_all = loose, words, False
     total = len(results)
-    literals = [k.literal for k in parsed.positive]
+    literals = [k.literal for k in keywords]
     hits = [
         _hit(results[i].fields(), results.score(i) or 0.0, literals)
         for i in range((page - 1) * size, min(page * size, results.scored_length()))
     ]
-    return SearchResult(query, total, page, size, _ms(started), hits, partial)
+    return SearchResult(
+        query, total, page, size, _ms(started), hits, partial, matched_all,
+        [] if matched_all else [k.raw for k in keywords],
+    )
 
 
 class _OutOfTime(Exception):

@@ -129,3 +129,13 @@ def test_invalid_percent_encoding_never_5xx(client, raw):
     assert r.mimetype == "application/json"
     if r.status_code == 400:
         assert_api_error(r, 400)
+
+
+def test_fallback_is_reported(client):
+    body = client.get("/api/search", query_string={"q": "哪家医院引进了ECMO设备？"}).get_json()
+    assert body["matched_all"] is False and body["total"] > 0
+    assert body["words"] and body["hits"][0]["matched_words"] <= body["hits"][0]["query_words"]
+    strict = client.get("/api/search?q=ECMO").get_json()
+    assert strict["matched_all"] is True and strict["words"] == []
+    page = client.get("/", query_string={"q": "哪家医院引进了ECMO设备？"}).get_data(as_text=True)
+    assert "没有同时包含全部搜索词的段落" in page and "个词" in page

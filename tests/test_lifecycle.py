@@ -60,9 +60,10 @@ def write_feed(path: Path, lines: list[str]) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def hit_ids(index_dir: Path, query: str) -> list[str]:
+def hit_ids(index_dir: Path, literal: str) -> list[str]:
+    """Paragraphs containing ``literal`` (quoted: exact, never the partial-match fallback)."""
     with closing(LiveIndex(index_dir)) as live, live.searcher() as (_v, s):
-        return [h.id for h in search(s, query, size=100).hits]
+        return [h.id for h in search(s, f'"{literal}"', size=100).hits]
 
 
 def doc_ids(index_dir: Path) -> list[str]:

@@ -33,7 +33,7 @@ def test_pagination_links(client):
 
 
 def test_no_results_page_suggests_what_to_try(client):
-    html = client.get("/?q=完全不存在的词语组合").get_data(as_text=True)
+    html = client.get("/?q=魑魅魍魉 zzqxj").get_data(as_text=True)
     assert "没有找到" in html and "减少关键词" in html
 
 

@@ -252,3 +252,24 @@ def test_time_budget_returns_a_partial_result(tmp_path):
         cut = search(s, "医院", time_budget=0.0)
     assert (full.partial, full.total) == (False, 700)
     assert cut.partial and 0 < cut.total < 700 and len(cut.hits) == 10
+
+
+def test_a_question_falls_back_to_ranking_by_words_matched(searcher):
+    result = search(searcher, "垫江县人民医院是哪一年引进ECMO设备的？")
+    assert not result.matched_all and result.total > 0
+    top = result.hits[0]
+    assert "2024年医院在全县率先引进ECMO设备" in top.text
+    assert result.words == ["垫江县", "人民", "医院", "哪一年", "引进", "ecmo", "设备"]
+    assert top.matched_words == 4 and top.query_words == 7  # 医院 引进 ECMO 设备
+    assert "<mark>引进ECMO设备</mark>" in top.highlight  # adjacent matches merge into one mark
+
+
+def test_and_queries_do_not_fall_back_when_something_matches_all(searcher):
+    result = search(searcher, "ECMO 呼吸衰竭")
+    assert result.matched_all and result.words == []
+    assert all(h.matched_words == h.query_words == 2 for h in result.hits)
+
+
+def test_quoted_phrase_never_falls_back(searcher):
+    result = search(searcher, '"ECMO呼吸衰竭设备"')
+    assert result.total == 0 and result.matched_all

@@ -33,6 +33,8 @@ def api_search() -> Any:
             "size": result.size,
             "took_ms": result.took_ms,
             "partial": result.partial,
+            "matched_all": result.matched_all,
+            "words": result.words,
             "hits": [asdict(hit) for hit in result.hits],
         }
     )
