@@ -12,8 +12,9 @@ original characters, and Whoosh token streams for two kinds of field:
   *squeezed* text (normalised, letters/digits/CJK only). A literal substring of a paragraph
   is then a phrase of bigrams (or one unigram), whatever jieba made of it. Used for recall.
 
-Both sides (index and query) pass through ``normalize``: NFKC (full-width → half-width)
-and case folding. The tokenizer classes are pickled into the index's table of contents:
+Both sides (index and query) pass through ``normalize``: NFKC (full-width → half-width),
+case folding, and Traditional → Simplified Chinese (OpenCC), so either script finds both.
+The tokenizer classes are pickled into the index's table of contents:
 keep them top-level here, with this import path.
 """
 
@@ -49,8 +50,23 @@ class Normalized:
         return self.origin[start], self.origin[end - 1] + 1
 
 
+@lru_cache(maxsize=1)
+def _to_simplified():  # type: ignore[no-untyped-def]
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
+    """NFKC, case folding, Traditional → Simplified (OpenCC), one character per character
+    whenever the input allows it (so offsets map back to the original)."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    convert = _to_simplified().convert
+    simplified = convert(folded)
+    if len(simplified) != len(folded):
+        # A phrase rule changed the length: convert character by character instead.
+        simplified = "".join(convert(ch) for ch in folded)
+    return simplified
 
 
 def normalize(text: str) -> Normalized:

@@ -93,3 +93,11 @@ def test_grams_of_a_literal(literal, expected):
 
 def test_jieba_words_of_empty_text():
     assert list(jieba_words("")) == []
+
+
+def test_traditional_folds_to_simplified_with_a_one_to_one_map():
+    assert normalize("醫院發展").text == "医院发展"
+    assert normalize("醫院").origin is None
+    sq = squeeze("「醫院」引進ＥＣＭＯ")
+    assert sq.text == "医院引进ecmo"
+    assert sq.original_span(0, 2) == (1, 3)

@@ -273,3 +273,25 @@ def test_and_queries_do_not_fall_back_when_something_matches_all(searcher):
 def test_quoted_phrase_never_falls_back(searcher):
     result = search(searcher, '"ECMO呼吸衰竭设备"')
     assert result.total == 0 and result.matched_all
+
+
+@pytest.mark.parametrize(
+    ("query", "marked"),
+    [("醫院 ECMO", ["醫院"]), ("兩癌篩查", ["兩癌篩查"])],
+)
+def test_traditional_and_simplified_find_each_other(tmp_path, query, marked):
+    articles = [
+        _article("s", "简体", ["医院引进了ECMO设备。"]),
+        _article("t", "繁體", ["醫院引進了ECMO設備。", "感謝兩癌篩查，讓我及早治療。"]),
+        _article("u", "简体二", ["感谢两癌筛查，让我及早得到治疗。"]),
+    ]
+    build_from_articles(articles, tmp_path)
+    with LiveIndex(tmp_path).searcher() as (_v, s):
+        hits = search(s, query).hits
+        simplified = search(s, "两癌筛查").hits
+    assert {h.article_id for h in hits} == {"s", "t"} or {h.article_id for h in hits} == {"t", "u"}
+    trad = next(h for h in hits if h.article_id == "t")
+    for word in marked:
+        assert f"<mark>{word}</mark>" in trad.highlight  # the original characters are marked
+    assert {h.article_id for h in simplified} == {"t", "u"}
+    assert "<mark>兩癌篩查</mark>" in next(h for h in simplified if h.article_id == "t").highlight
