@@ -94,7 +94,7 @@ def make_schema() -> Schema:
     words = jieba_analyzer()
     return Schema(
         id=ID(stored=True, unique=True),
-        article_id=ID(stored=True),
+        article_id=ID(stored=True, sortable=True),  # a column: grouping hits by article
         source=ID(stored=True),
         paragraph=NUMERIC(stored=True, sortable=True),
         kind=ID(stored=True),

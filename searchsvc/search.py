@@ -16,11 +16,19 @@ import html
 import math
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
-from whoosh.collectors import Collector, FilterCollector, TopCollector, WrappingCollector
+from whoosh.collectors import (
+    CollapseCollector,
+    Collector,
+    FilterCollector,
+    TopCollector,
+    WrappingCollector,
+)
 from whoosh.query import And, AndMaybe, NullQuery, Or, Query, Term
 from whoosh.searching import Results, Searcher
+from whoosh.sorting import FieldFacet
 
 from .analysis import content_words, jieba_words, squeeze, squeeze_text
 from .literal import Literal
@@ -30,6 +38,7 @@ MAX_KEYWORDS = 32
 MAX_PAGE_SIZE = 100
 MAX_RESULT_WINDOW = 10_000  # page * size: deeper paging costs more than it helps anyone
 SNIPPET_CHARS = 160
+GROUP_LIMIT = 2  # paragraphs shown per article when results are grouped
 DEFAULT_TIME_BUDGET = 0.25  # seconds of matching per query
 
 # Scores: the literal match decides *whether* a paragraph matches; jieba's BM25F decides
@@ -301,6 +310,7 @@ class Hit:
     heading_highlight: str | None = None
     matched_words: int = 0  # how many of the query's words the paragraph contains
     query_words: int = 0
+    more_in_article: int = 0  # grouped results: further matching paragraphs not shown
 
 
 @dataclass(frozen=True)
@@ -314,6 +324,7 @@ class SearchResult:
     partial: bool = False  # the time budget ran out: hits and total are a lower bound
     matched_all: bool = True  # False: too little matched every word; ranked by words matched
     words: list[str] = field(default_factory=list)  # the words a fallback ranked by
+    grouped: bool = False  # at most GROUP_LIMIT paragraphs per article
 
     @property
     def pages(self) -> int:
@@ -344,7 +355,9 @@ def validate_paging(page: int, size: int) -> None:
         )
 
 
-def _hit(fields: dict[str, object], score: float, literals: list[str]) -> Hit:
+def _hit(
+    fields: dict[str, object], score: float, literals: list[str], collapsed: dict[str, int]
+) -> Hit:
     text = str(fields.get("text") or "")
     title = str(fields.get("title") or "")
     heading = str(fields.get("heading") or "") or None
@@ -365,6 +378,7 @@ def _hit(fields: dict[str, object], score: float, literals: list[str]) -> Hit:
         heading_highlight=mark(heading, match_spans(heading, literals)) if heading else None,
         matched_words=sum(1 for lit in set(literals) if lit in squeeze_text(text)),
         query_words=len(set(literals)),
+        more_in_article=collapsed.get(str(fields["article_id"]), 0),
     )
 
 
@@ -374,8 +388,10 @@ def search(
     page: int = 1,
     size: int = 10,
     time_budget: float = DEFAULT_TIME_BUDGET,
+    group: bool = False,
 ) -> SearchResult:
-    """Run a user query; QueryError for input the caller must fix.
+    """Run a user query; QueryError for input the caller must fix. With ``group``, at most
+    GROUP_LIMIT paragraphs per article (each hit counts the others as ``more_in_article``).
 
     Matching stops after ``time_budget`` seconds; the result is then ``partial`` (its
     hits and total cover the paragraphs examined so far)."""
@@ -389,7 +405,7 @@ def search(
         return SearchResult(query, 0, page, size, _ms(started), [])
     excluded = exclusion_query(parsed)
     results, partial = _top_results(
-        searcher, build_query(parsed), excluded, page * size, time_budget
+        searcher, build_query(parsed), excluded, page * size, time_budget, group
     )
     keywords = parsed.positive
     matched_all = True
@@ -398,19 +414,21 @@ def search(
         if [k.literal for k in words] != [k.literal for k in keywords] or len(words) > 1:
             # Too little matched every word: rank what matches some of them instead.
             loose, partial = _top_results(
-                searcher, fallback_query(words, searcher), excluded, page * size, time_budget
+                searcher, fallback_query(words, searcher), excluded, page * size, time_budget,
+                group,
             )
             if len(loose) > len(results):
                 results, keywords, matched_all = loose, words, False
     total = len(results)
     literals = [k.literal for k in keywords]
+    collapsed = getattr(results, "collapsed_counts", None) or {}
     hits = [
-        _hit(results[i].fields(), results.score(i) or 0.0, literals)
+        _hit(results[i].fields(), results.score(i) or 0.0, literals, collapsed)
         for i in range((page - 1) * size, min(page * size, results.scored_length()))
     ]
     return SearchResult(
         query, total, page, size, _ms(started), hits, partial, matched_all,
-        [] if matched_all else [k.raw for k in keywords],
+        [] if matched_all else [k.raw for k in keywords], group,
     )
 
 
@@ -438,8 +456,43 @@ class _Deadline(WrappingCollector):
         return self.child.collect(sub_docnum)
 
 
+class _GroupByArticle(CollapseCollector):
+    """Whoosh's CollapseCollector, counting every match per article: its own
+    ``collapsed_counts`` misses documents displaced by a better one from the same group."""
+
+    def __init__(self, child: Collector):
+        super().__init__(child, FieldFacet("article_id"), limit=GROUP_LIMIT)
+        self.matches_per_key: Counter[str] = Counter()
+
+    def prepare(self, top_searcher, q, context):  # type: ignore[no-untyped-def]
+        super().prepare(top_searcher, q, context)
+        keyer, counts = self.keyer, self.matches_per_key
+        key_for = keyer.key_for
+
+        def counting_key_for(matcher, sub_docnum):  # type: ignore[no-untyped-def]
+            key = key_for(matcher, sub_docnum)
+            counts[keyer.key_to_name(key)] += 1
+            return key
+
+        keyer.key_for = counting_key_for
+
+    def results(self):  # type: ignore[no-untyped-def]
+        results = self.child.results()
+        results.collapsed_counts = {
+            key: n - min(n, GROUP_LIMIT) for key, n in self.matches_per_key.items()
+        }
+        # What is shown, not what Whoosh thinks it collapsed (same undercount as above).
+        results._total = sum(min(n, GROUP_LIMIT) for n in self.matches_per_key.values())
+        return results
+
+
 def _top_results(
-    searcher: Searcher, query: Query, excluded: Query | None, limit: int, budget: float
+    searcher: Searcher,
+    query: Query,
+    excluded: Query | None,
+    limit: int,
+    budget: float,
+    group: bool = False,
 ) -> tuple[Results, bool]:
     """The ``limit`` best matches of ``query`` minus ``excluded``, and the exact total.
 
@@ -451,6 +504,8 @@ def _top_results(
     """
     top = TopCollector(limit=limit, usequality=False, replace=0)
     collector: Collector = _Deadline(top, budget)
+    if group:
+        collector = _GroupByArticle(collector)
     if excluded is not None:
         collector = FilterCollector(collector, restrict=excluded)
     try:

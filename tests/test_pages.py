@@ -26,9 +26,9 @@ def test_results_page(client):
 
 
 def test_pagination_links(client):
-    html = client.get("/?q=医院&page=2").get_data(as_text=True)
+    html = client.get("/?q=医院&page=2&group=none").get_data(as_text=True)
     assert 'aria-current="page">2<' in html
-    assert 'href="/?q=%E5%8C%BB%E9%99%A2&amp;page=1"' in html
+    assert 'href="/?q=%E5%8C%BB%E9%99%A2&amp;page=1&amp;group=none"' in html
     assert 'rel="next"' in html
 
 
@@ -74,3 +74,11 @@ def test_security_headers(client):
 def test_static_stylesheet_is_served(client):
     with client.get("/static/style.css") as r:
         assert r.status_code == 200 and b"prefers-color-scheme: dark" in r.data
+
+
+def test_page_groups_by_article_by_default(client):
+    html = client.get("/?q=医院").get_data(as_text=True)
+    assert "本文还有" in html and "段匹配" in html
+    flat = client.get("/?q=医院&group=none").get_data(as_text=True)
+    assert "本文还有" not in flat
+    assert client.get("/?q=医院&group=bogus").status_code == 400

@@ -295,3 +295,23 @@ def test_traditional_and_simplified_find_each_other(tmp_path, query, marked):
         assert f"<mark>{word}</mark>" in trad.highlight  # the original characters are marked
     assert {h.article_id for h in simplified} == {"t", "u"}
     assert "<mark>兩癌篩查</mark>" in next(h for h in simplified if h.article_id == "t").highlight
+
+
+def test_grouping_keeps_two_paragraphs_per_article(searcher):
+    flat = search(searcher, "医院", size=100)
+    grouped = search(searcher, "医院", size=100, group=True)
+    assert grouped.grouped and not flat.grouped
+    per_article: dict[str, int] = {}
+    for hit in grouped.hits:
+        per_article[hit.article_id] = per_article.get(hit.article_id, 0) + 1
+    assert max(per_article.values()) == 2
+    shown_plus_more = {}
+    for hit in grouped.hits:
+        shown_plus_more[hit.article_id] = per_article[hit.article_id] + hit.more_in_article
+    flat_counts: dict[str, int] = {}
+    for cid in ids(searcher, "医院"):  # every page
+        aid = cid.rsplit("-p", 1)[0]
+        flat_counts[aid] = flat_counts.get(aid, 0) + 1
+    assert shown_plus_more == flat_counts  # nothing lost: shown + "more" = all matches
+    assert grouped.total == len(grouped.hits) == sum(per_article.values())
+    assert [h.id for h in grouped.hits][:1] == [h.id for h in flat.hits][:1]

@@ -12,7 +12,7 @@ from ..indexing import IndexMissingError
 from ..search import get_article, search
 from . import ApiError, live_index
 from .observe import metrics, note_hits
-from .params import paging, query_param, time_budget
+from .params import group_param, paging, query_param, time_budget
 
 bp = Blueprint("api", __name__)
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -23,7 +23,10 @@ def api_search() -> Any:
     query = query_param()
     page, size = paging(current_app.config["PAGE_SIZE"])
     with live_index(current_app).searcher() as (_version, searcher):
-        result = search(searcher, query, page=page, size=size, time_budget=time_budget())
+        result = search(
+            searcher, query, page=page, size=size, time_budget=time_budget(),
+            group=group_param("none"),
+        )
     note_hits(result.total, result.partial)
     return jsonify(
         {
@@ -35,6 +38,7 @@ def api_search() -> Any:
             "partial": result.partial,
             "matched_all": result.matched_all,
             "words": result.words,
+            "grouped": result.grouped,
             "hits": [asdict(hit) for hit in result.hits],
         }
     )

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, render_template
 from ..search import QueryError, SearchResult, get_article, search
 from . import live_index
 from .observe import note_hits
-from .params import paging, query_param, time_budget
+from .params import group_param, paging, query_param, time_budget
 
 bp = Blueprint("pages", __name__)
 
@@ -24,7 +24,10 @@ def index() -> Any:
         page, size = paging(current_app.config["PAGE_SIZE"])
         if query.strip():
             with live_index(current_app).searcher() as (_version, searcher):
-                result = search(searcher, query, page=page, size=size, time_budget=time_budget())
+                result = search(
+                    searcher, query, page=page, size=size, time_budget=time_budget(),
+                    group=group_param("article"),  # the page groups by article by default
+                )
             note_hits(result.total, result.partial)
     except QueryError as err:
         error, status = err, 400

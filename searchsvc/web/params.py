@@ -40,3 +40,11 @@ def query_param() -> str:
 def time_budget() -> float:
     """Seconds of matching allowed per query (config ``SEARCH_TIME_BUDGET_MS``)."""
     return current_app.config["SEARCH_TIME_BUDGET_MS"] / 1000
+
+
+def group_param(default: str) -> bool:
+    """``group=article`` (at most 2 paragraphs per article) or ``group=none``."""
+    value = request.args.get("group", default) or default
+    if value not in ("article", "none"):
+        raise QueryError("invalid_group", "group must be 'article' or 'none'")
+    return value == "article"
