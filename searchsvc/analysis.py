@@ -20,11 +20,13 @@ keep them top-level here, with this import path.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import jieba
 from whoosh.analysis import Token, Tokenizer
@@ -172,6 +174,55 @@ def words_of(text: str) -> Iterable[Word]:
     """``jieba_words``, memoised for short texts: every paragraph of an article repeats its
     title and heading, and queries repeat too."""
     return _short_text_words(text) if len(text) <= 200 else jieba_words(text)
+
+
+USER_DICTIONARY = "userdict.txt"
+SYNONYMS = "synonyms.txt"
+_loaded_dictionaries: set[str] = set()
+
+
+def load_user_dictionary(path: Path) -> bool:
+    """Add a jieba-format user dictionary ("word [freq] [tag]" per line) to the segmenter.
+
+    Domain words (hospital names, programmes such as 千县工程) then stay whole in both
+    the index and queries. Loading the same content twice does nothing; False if absent.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    digest = hashlib.sha256(data).hexdigest()
+    if digest in _loaded_dictionaries:
+        return True
+    warm_up()
+    for line in data.decode("utf-8-sig", errors="replace").splitlines():
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        word = _fold(parts[0])
+        freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        tag = parts[2] if len(parts) > 2 else None
+        jieba.add_word(word, freq, tag)
+    _loaded_dictionaries.add(digest)
+    _short_text_words.cache_clear()  # cached segmentations may have changed
+    return True
+
+
+def read_synonyms(path: Path) -> dict[str, tuple[str, ...]]:
+    """Synonym groups, one per line ("新冠 新型冠状病毒 新冠肺炎"): each word's squeezed
+    form → every word of its group (as written). An absent file means no synonyms."""
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError:
+        return {}
+    groups: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        words = tuple(w for w in line.split() if squeeze_text(w))
+        if line.lstrip().startswith("#") or len(words) < 2:
+            continue
+        for word in words:
+            groups[squeeze_text(word)] = words
+    return groups
 
 
 @lru_cache(maxsize=1)

@@ -297,7 +297,7 @@ def search_command(query: str, index_dir: Path, size: int, page: int, as_json: b
     """Search the index and print the results."""
     try:
         with closing(LiveIndex(index_dir)) as live, live.searcher() as (_version, searcher):
-            result = search(searcher, query, page=page, size=size)
+            result = search(searcher, query, page=page, size=size, synonyms=live.synonyms())
     except IndexMissingError as err:
         raise click.ClickException(str(err)) from None
     except QueryError as err:

@@ -33,7 +33,15 @@ from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, FieldType, Schema
 from whoosh.formats import Positions
 from whoosh.searching import Searcher
 
-from .analysis import gram_analyzer, jieba_analyzer, squeeze_text
+from .analysis import (
+    SYNONYMS,
+    USER_DICTIONARY,
+    gram_analyzer,
+    jieba_analyzer,
+    load_user_dictionary,
+    read_synonyms,
+    squeeze_text,
+)
 from .corpus import Article
 from .literal import Literal
 
@@ -264,6 +272,7 @@ class _Open:
     index: whoosh_index.Index
     searcher: Searcher
     checked: float
+    synonyms: dict[str, tuple[str, ...]]
 
 
 class LiveIndex:
@@ -286,7 +295,10 @@ class LiveIndex:
 
     def _open(self) -> _Open:
         version, ix = open_version(self.index_dir)
-        state = _Open(version, ix, ix.searcher(), time.monotonic())
+        # Queries must be segmented with the dictionary the version was built with.
+        load_user_dictionary(self.index_dir / version / USER_DICTIONARY)
+        synonyms = read_synonyms(self.index_dir / version / SYNONYMS)
+        state = _Open(version, ix, ix.searcher(), time.monotonic(), synonyms)
         with self._lock:
             self._states[id(state)] = state
         return state
@@ -315,6 +327,10 @@ class LiveIndex:
         """The version name and a searcher on it, for the duration of one request."""
         state = self._current()
         yield state.version, state.searcher
+
+    def synonyms(self) -> dict[str, tuple[str, ...]]:
+        """The synonym groups of the version in use (word → its group)."""
+        return self._current().synonyms
 
     def meta(self) -> IndexMeta | None:
         state = self._current()

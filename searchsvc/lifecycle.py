@@ -17,6 +17,7 @@ articles are not re-tokenised.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from typing import Protocol
 import filelock
 from whoosh import index as whoosh_index
 
+from .analysis import SYNONYMS, USER_DICTIONARY, load_user_dictionary
 from .corpus import Article, Problem, list_sources, read_source, source_name
 from .indexing import (
     BUILDING_SUFFIX,
@@ -89,6 +91,8 @@ class ArticleState:
 class Manifest:
     sources: dict[str, SourceState] = field(default_factory=dict)
     articles: dict[str, ArticleState] = field(default_factory=dict)
+    # sha256 of the seeds' userdict.txt / synonyms.txt the version was made with ("" if none)
+    dictionaries: dict[str, str] = field(default_factory=dict)
 
     @property
     def paragraphs(self) -> int:
@@ -98,6 +102,7 @@ class Manifest:
         return Manifest(
             {k: SourceState(v.size, v.mtime_ns, list(v.articles)) for k, v in self.sources.items()},
             {k: ArticleState(v.hash, v.source, v.paragraphs) for k, v in self.articles.items()},
+            dict(self.dictionaries),
         )
 
 
@@ -107,6 +112,7 @@ def read_manifest(version_dir: Path) -> Manifest | None:
         return Manifest(
             {k: SourceState(**v) for k, v in data["sources"].items()},
             {k: ArticleState(**v) for k, v in data["articles"].items()},
+            data.get("dictionaries", {}),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -274,13 +280,36 @@ def _plan(
     return plan
 
 
+# --- dictionaries -----------------------------------------------------------------------
+
+
+def dictionary_hashes(seeds: Path) -> dict[str, str]:
+    """sha256 of the seeds' user dictionary and synonym file ("" when absent)."""
+    hashes = {}
+    for name in (USER_DICTIONARY, SYNONYMS):
+        try:
+            hashes[name] = hashlib.sha256((seeds / name).read_bytes()).hexdigest()
+        except OSError:
+            hashes[name] = ""
+    return hashes
+
+
+def _copy_dictionaries(seeds: Path, target: Path) -> None:
+    """Each version keeps the dictionaries it was made with (servers load them from it)."""
+    for name in (USER_DICTIONARY, SYNONYMS):
+        if (seeds / name).is_file():
+            shutil.copy2(seeds / name, target / name)
+
+
 # --- writing a version ------------------------------------------------------------------
 
 
 def _link_version(source: Path, target: Path) -> None:
-    """Give ``target`` the files of ``source`` (hard links; copies across filesystems)."""
+    """Give ``target`` the index files of ``source`` (hard links; copies across filesystems)."""
     for item in source.iterdir():
-        if item.name in (MANIFEST_FILE, "meta.json") or not item.is_file():
+        if item.name in (MANIFEST_FILE, "meta.json", USER_DICTIONARY, SYNONYMS):
+            continue
+        if not item.is_file():
             continue
         try:
             os.link(item, target / item.name)
@@ -292,7 +321,7 @@ def _write_version(
     index_dir: Path,
     base: str | None,
     plan: _Plan,
-    seeds: str,
+    seeds: Path | None,
     progress: Progress | None,
 ) -> str:
     """Write a new version (from ``base`` or empty), verify it, switch to it; its name."""
@@ -305,6 +334,8 @@ def _write_version(
         else:
             _link_version(index_dir / base, building)
             ix = whoosh_index.open_dir(str(building))
+        if seeds is not None:
+            _copy_dictionaries(seeds, building)
         paragraphs = sum(len(a.paragraphs) for a in plan.add)
         # A large pool keeps postings in memory: no pickled temporary runs to write and re-read.
         # No compound segment file: Whoosh reads a compound file's parts into a private
@@ -334,7 +365,7 @@ def _write_version(
         ix.close()
         write_manifest(building, plan.manifest)
         counts = (len(plan.manifest.articles), plan.manifest.paragraphs)
-        write_meta(building, IndexMeta(name, now_iso(), *counts, seeds))
+        write_meta(building, IndexMeta(name, now_iso(), *counts, str(seeds or "")))
         fsync_dir(building)
         os.rename(building, index_dir / name)
         switch_to(index_dir, name)
@@ -368,10 +399,18 @@ def sync(
         remove_abandoned_builds(index_dir)
         base = current_version(index_dir)
         previous = read_manifest(index_dir / base) if base else None
+        dictionaries = dictionary_hashes(seeds)
+        load_user_dictionary(seeds / USER_DICTIONARY)
+        if previous is not None and previous.dictionaries.get(USER_DICTIONARY, "") != (
+            dictionaries[USER_DICTIONARY]
+        ):
+            log.info("the user dictionary changed: rebuilding every article with it")
+            full = True
         if full or previous is None or base is None:
             base, previous = None, Manifest()
         paths = list_sources(seeds) if only is None else only
         plan = _plan(seeds, previous, paths, full_scan=only is None)
+        plan.manifest.dictionaries = dictionaries
         summary = SyncSummary(
             version=base,
             added=plan.added,
@@ -381,8 +420,14 @@ def sync(
             problems=plan.problems,
             sources=len(plan.manifest.sources),
         )
-        if base is None or plan.add or plan.delete or plan.manifest.sources != previous.sources:
-            summary.version = _write_version(index_dir, base, plan, str(seeds), progress)
+        changed = (
+            plan.add
+            or plan.delete
+            or plan.manifest.sources != previous.sources
+            or plan.manifest.dictionaries != previous.dictionaries
+        )
+        if base is None or changed:
+            summary.version = _write_version(index_dir, base, plan, seeds, progress)
             summary.switched = True
             prune_versions(index_dir, keep=keep)
         summary.articles = len(plan.manifest.articles)
@@ -402,7 +447,7 @@ def build_from_articles(articles: Iterable[Article], index_dir: Path) -> SyncSum
     plan = _Plan(manifest, items, set(), added=len(items))
     with index_lock(index_dir):
         remove_abandoned_builds(index_dir)
-        name = _write_version(index_dir, None, plan, "", None)
+        name = _write_version(index_dir, None, plan, None, None)
         prune_versions(index_dir)
     return SyncSummary(
         name, added=len(items), articles=len(items), paragraphs=manifest.paragraphs,

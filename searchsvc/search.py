@@ -17,7 +17,8 @@ import math
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from whoosh.collectors import (
     CollapseCollector,
@@ -72,6 +73,21 @@ class Keyword:
     raw: str  # as typed (without quotes or minus)
     literal: str  # squeezed: what must appear in the paragraph
     quoted: bool = False  # typed as "a phrase": never split into words
+    synonyms: tuple[str, ...] = ()  # other words of its synonym group, as written
+
+    @property
+    def literals(self) -> tuple[str, ...]:
+        """Every literal that counts as this keyword: itself and its synonyms."""
+        return tuple(dict.fromkeys([self.literal, *map(squeeze_text, self.synonyms)]))
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        return (self.raw, *self.synonyms)
+
+    def with_synonyms(self, groups: Mapping[str, tuple[str, ...]]) -> Keyword:
+        group = groups.get(self.literal, ())
+        others = tuple(w for w in group if squeeze_text(w) != self.literal)
+        return replace(self, synonyms=others) if others else self
 
     @property
     def is_empty(self) -> bool:
@@ -97,8 +113,9 @@ class ParsedQuery:
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 
 
-def parse_query(text: str) -> ParsedQuery:
-    """Parse the user's query syntax; what carries no letters, digits or CJK is dropped."""
+def parse_query(text: str, synonyms: Mapping[str, tuple[str, ...]] | None = None) -> ParsedQuery:
+    """Parse the user's query syntax; what carries no letters, digits or CJK is dropped.
+    Each unquoted keyword carries the other words of its synonym group, if any."""
     pieces: list[tuple[str, bool, bool, bool]] = []  # (raw, excluded, is_or, quoted)
     for m in _TOKEN.finditer(text):
         if m.group(3) is not None:
@@ -119,6 +136,8 @@ def parse_query(text: str) -> ParsedQuery:
             join_next = bool(groups)
             continue
         keyword = Keyword(raw, squeeze_text(raw), quoted)
+        if synonyms and not quoted:
+            keyword = keyword.with_synonyms(synonyms)
         if keyword.is_empty:
             continue
         if is_excluded:
@@ -132,13 +151,12 @@ def parse_query(text: str) -> ParsedQuery:
 
 
 def _keyword_query(keyword: Keyword) -> Query:
-    """The keyword as a literal in the text, or else in the title/heading."""
-    return Or(
-        [
-            Literal("grams", keyword.literal, TEXT_MATCH_SCORE),
-            Literal("context_grams", keyword.literal, CONTEXT_MATCH_SCORE),
-        ]
-    )
+    """The keyword (or a synonym) as a literal in the text, or else in the title/heading."""
+    options: list[Query] = []
+    for literal in keyword.literals:
+        options.append(Literal("grams", literal, TEXT_MATCH_SCORE))
+        options.append(Literal("context_grams", literal, CONTEXT_MATCH_SCORE))
+    return Or(options)
 
 
 def build_query(parsed: ParsedQuery) -> Query:
@@ -156,7 +174,9 @@ def build_query(parsed: ParsedQuery) -> Query:
         # The keywords written side by side, as the user typed them, rank first.
         optional.append(Literal("grams", "".join(k.literal for k in positive), ADJACENT_BONUS))
     # One BM25F clause for all keywords, evaluated once per matching paragraph.
-    words = list(dict.fromkeys(w.text for k in positive for w in jieba_words(k.raw)))
+    words = list(
+        dict.fromkeys(w.text for k in positive for form in k.forms for w in jieba_words(form))
+    )
     optional.extend(
         Term(name, word, boost=boost) for name, boost in FIELD_BOOSTS.items() for word in words
     )
@@ -189,11 +209,14 @@ def fallback_query(words: list[Keyword], searcher: Searcher) -> Query:
     n = max(1, searcher.doc_count_all())
     options: list[Query] = []
     for word in words:
-        df = Literal("grams", word.literal).estimate_size(searcher.reader())
-        weight = COORDINATION * math.log(1 + n / (1 + df))
-        options.append(Literal("grams", word.literal, weight))
-        options.append(Literal("context_grams", word.literal, weight * CONTEXT_SHARE))
-    terms = list(dict.fromkeys(w.text for k in words for w in jieba_words(k.raw)))
+        for literal in word.literals:
+            df = Literal("grams", literal).estimate_size(searcher.reader())
+            weight = COORDINATION * math.log(1 + n / (1 + df))
+            options.append(Literal("grams", literal, weight))
+            options.append(Literal("context_grams", literal, weight * CONTEXT_SHARE))
+    terms = list(
+        dict.fromkeys(w.text for k in words for form in k.forms for w in jieba_words(form))
+    )
     ranking = [Term(f, t, boost=b) for f, b in FIELD_BOOSTS.items() for t in terms]
     return AndMaybe(Or(options), Or(ranking)) if ranking else Or(options)
 
@@ -389,6 +412,7 @@ def search(
     size: int = 10,
     time_budget: float = DEFAULT_TIME_BUDGET,
     group: bool = False,
+    synonyms: Mapping[str, tuple[str, ...]] | None = None,
 ) -> SearchResult:
     """Run a user query; QueryError for input the caller must fix. With ``group``, at most
     GROUP_LIMIT paragraphs per article (each hit counts the others as ``more_in_article``).
@@ -398,7 +422,7 @@ def search(
     started = time.perf_counter()
     query = validate_query(query)
     validate_paging(page, size)
-    parsed = parse_query(query)
+    parsed = parse_query(query, synonyms)
     if len(parsed.positive) + len(parsed.excluded) > MAX_KEYWORDS:
         raise QueryError("too_many_keywords", f"at most {MAX_KEYWORDS} keywords")
     if parsed.is_empty:
@@ -410,7 +434,7 @@ def search(
     keywords = parsed.positive
     matched_all = True
     if len(results) < FALLBACK_BELOW and not partial:
-        words = loose_keywords(parsed)
+        words = [w.with_synonyms(synonyms or {}) for w in loose_keywords(parsed)]
         if [k.literal for k in words] != [k.literal for k in keywords] or len(words) > 1:
             # Too little matched every word: rank what matches some of them instead.
             loose, partial = _top_results(
@@ -420,7 +444,7 @@ def search(
             if len(loose) > len(results):
                 results, keywords, matched_all = loose, words, False
     total = len(results)
-    literals = [k.literal for k in keywords]
+    literals = [lit for k in keywords for lit in k.literals]
     collapsed = getattr(results, "collapsed_counts", None) or {}
     hits = [
         _hit(results[i].fields(), results.score(i) or 0.0, literals, collapsed)
@@ -552,7 +576,12 @@ class ArticleView:
 _ARTICLE_ID = re.compile(r"[A-Za-z0-9._-]{1,80}")
 
 
-def get_article(searcher: Searcher, article_id: str, query: str = "") -> ArticleView | None:
+def get_article(
+    searcher: Searcher,
+    article_id: str,
+    query: str = "",
+    synonyms: Mapping[str, tuple[str, ...]] | None = None,
+) -> ArticleView | None:
     """The whole article, paragraphs in order, with ``query`` marked; None if unknown."""
     if not _ARTICLE_ID.fullmatch(article_id):
         return None
@@ -564,7 +593,7 @@ def get_article(searcher: Searcher, article_id: str, query: str = "") -> Article
         return None
     literals: list[str] = []
     if query.strip() and len(query) <= MAX_QUERY_CHARS:
-        literals = [k.literal for k in parse_query(query).positive]
+        literals = [lit for k in parse_query(query, synonyms).positive for lit in k.literals]
     paragraphs = []
     for f in docs:
         spans = match_spans(f["text"], literals)

@@ -360,3 +360,37 @@ def test_running_server_picks_up_updates_without_failed_requests(seeds: Path, tm
         assert after["version"] != before["version"]
         assert after["version"] == current_version(index_dir)
         assert after["articles"] == before["articles"] - 3 + 300 + 1
+
+
+def test_user_dictionary_and_synonyms_take_effect_on_rebuild(seeds: Path, tmp_path: Path):
+    from searchsvc.analysis import jieba_words
+
+    index_dir = tmp_path / "index"
+    (seeds / "userdict.txt").unlink(missing_ok=True)
+    (seeds / "synonyms.txt").unlink(missing_ok=True)
+    (seeds / "lab.txt").write_text("实验室新闻\n\n本院的甲乙医疗联盟今天成立。\n", encoding="utf-8")
+    sync(seeds, index_dir)
+    with closing(LiveIndex(index_dir)) as live, live.searcher() as (_v, s):
+        assert not search(s, "人工肺", synonyms=live.synonyms()).matched_all  # no literal match
+    assert "甲乙医疗联盟" not in [w.text for w in jieba_words("甲乙医疗联盟")]
+
+    (seeds / "userdict.txt").write_text("甲乙医疗联盟 50 nt\n", encoding="utf-8")
+    (seeds / "synonyms.txt").write_text("ECMO 人工肺\n", encoding="utf-8")
+    summary = sync(seeds, index_dir)  # a changed user dictionary re-indexes everything
+    assert summary.switched and summary.added == summary.articles
+    version = current_version(index_dir)
+    assert (index_dir / version / "userdict.txt").read_text().startswith("甲乙医疗联盟")
+    assert "甲乙医疗联盟" in [w.text for w in jieba_words("本院的甲乙医疗联盟今天成立")]
+    with closing(LiveIndex(index_dir)) as live, live.searcher() as (_v, s):
+        found = search(s, "人工肺", synonyms=live.synonyms())
+        assert found.matched_all and found.total >= 1
+        assert all("<mark>ECMO</mark>" in h.highlight for h in found.hits)
+        ranked = search(s, "甲乙医疗联盟", synonyms=live.synonyms())
+        assert [h.id for h in ranked.hits] == ["lab-1-p1"]
+
+    (seeds / "synonyms.txt").write_text("ECMO 人工肺\n新冠 新型冠状病毒\n", encoding="utf-8")
+    again = sync(seeds, index_dir)  # synonyms only: a new version, nothing re-indexed
+    assert again.switched and again.added == 0 and again.updated == 0
+    with closing(LiveIndex(index_dir)) as live, live.searcher() as (_v, s):
+        covid = search(s, "新型冠状病毒", synonyms=live.synonyms())
+        assert covid.matched_all and "<mark>新冠</mark>" in covid.hits[0].highlight

@@ -259,8 +259,10 @@ def test_a_question_falls_back_to_ranking_by_words_matched(searcher):
     assert not result.matched_all and result.total > 0
     top = result.hits[0]
     assert "2024年医院在全县率先引进ECMO设备" in top.text
-    assert result.words == ["垫江县", "人民", "医院", "哪一年", "引进", "ecmo", "设备"]
-    assert top.matched_words == 4 and top.query_words == 7  # 医院 引进 ECMO 设备
+    # jieba's words (the user dictionary may keep 垫江县人民医院 whole), minus stop words
+    assert {"引进", "ecmo", "设备"} <= set(result.words) and "是" not in result.words
+    assert top.query_words == len(result.words)
+    assert top.matched_words == sum(squeeze_text(w) in squeeze_text(top.text) for w in result.words)
     assert "<mark>引进ECMO设备</mark>" in top.highlight  # adjacent matches merge into one mark
 
 

@@ -25,7 +25,7 @@ def api_search() -> Any:
     with live_index(current_app).searcher() as (_version, searcher):
         result = search(
             searcher, query, page=page, size=size, time_budget=time_budget(),
-            group=group_param("none"),
+            group=group_param("none"), synonyms=live_index(current_app).synonyms(),
         )
     note_hits(result.total, result.partial)
     return jsonify(
@@ -47,7 +47,9 @@ def api_search() -> Any:
 @bp.get("/api/articles/<article_id>")
 def api_article(article_id: str) -> Any:
     with live_index(current_app).searcher() as (_version, searcher):
-        article = get_article(searcher, article_id, query_param())
+        article = get_article(
+            searcher, article_id, query_param(), live_index(current_app).synonyms()
+        )
     if article is None:
         raise ApiError(404, "article_not_found", f"no article with id {article_id!r}")
     data = asdict(article)

@@ -27,6 +27,7 @@ def index() -> Any:
                 result = search(
                     searcher, query, page=page, size=size, time_budget=time_budget(),
                     group=group_param("article"),  # the page groups by article by default
+                    synonyms=live_index(current_app).synonyms(),
                 )
             note_hits(result.total, result.partial)
     except QueryError as err:
@@ -38,7 +39,7 @@ def index() -> Any:
 def article(article_id: str) -> Any:
     query = query_param()
     with live_index(current_app).searcher() as (_version, searcher):
-        view = get_article(searcher, article_id, query)
+        view = get_article(searcher, article_id, query, live_index(current_app).synonyms())
     if view is None:
         abort(404, description="找不到这篇文章（article not found）")
     return render_template("article.html", query=query, article=view)
