@@ -44,6 +44,7 @@ from .analysis import (
 )
 from .corpus import Article
 from .literal import Literal
+from .suggest import Suggester
 
 CURRENT_FILE = "CURRENT"
 META_FILE = "meta.json"
@@ -290,6 +291,7 @@ class LiveIndex:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._states: dict[int, _Open] = {}
+        self._suggester: tuple[str, Suggester] | None = None
         # Searchers hold open files: close them when this object goes, if nobody did.
         self._finalizer = weakref.finalize(self, _close_states, self._states)
 
@@ -327,6 +329,14 @@ class LiveIndex:
         """The version name and a searcher on it, for the duration of one request."""
         state = self._current()
         yield state.version, state.searcher
+
+    def suggester(self) -> Suggester:
+        """Autocomplete for the version in use (loaded once per version, shared)."""
+        version = self._current().version
+        with self._lock:
+            if self._suggester is None or self._suggester[0] != version:
+                self._suggester = (version, Suggester.load(self.index_dir / version))
+            return self._suggester[1]
 
     def synonyms(self) -> dict[str, tuple[str, ...]]:
         """The synonym groups of the version in use (word → its group)."""

@@ -25,7 +25,7 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -52,6 +52,7 @@ from .indexing import (
     write_atomically,
     write_meta,
 )
+from .suggest import SUGGEST_FILE, add_articles, collect_entries, read_entries, write_entries
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".lock"
 LOCK_OWNER_FILE = ".lock.owner"
 MULTIPROCESS_MIN_PARAGRAPHS = 20_000
+SUGGEST_FULL_ABOVE = 2_000  # articles added: above this, rebuild autocomplete from the lexicon
 
 
 class IndexBusyError(Exception):
@@ -85,6 +87,7 @@ class ArticleState:
     hash: str
     source: str
     paragraphs: int
+    title: str = ""  # for autocomplete
 
 
 @dataclass
@@ -101,7 +104,7 @@ class Manifest:
     def copy(self) -> Manifest:
         return Manifest(
             {k: SourceState(v.size, v.mtime_ns, list(v.articles)) for k, v in self.sources.items()},
-            {k: ArticleState(v.hash, v.source, v.paragraphs) for k, v in self.articles.items()},
+            {k: replace(v) for k, v in self.articles.items()},
             dict(self.dictionaries),
         )
 
@@ -253,7 +256,9 @@ def _plan(
             kept.append(article.id)
             owner[article.id] = rel
             before = previous.articles.get(article.id)
-            state = ArticleState(article.content_hash, rel, len(article.paragraphs))
+            state = ArticleState(
+                article.content_hash, rel, len(article.paragraphs), article.title
+            )
             manifest.articles[article.id] = state
             if before is not None and before.hash == state.hash:
                 plan.unchanged += 1  # same text (even if it moved between files): keep it
@@ -307,7 +312,7 @@ def _copy_dictionaries(seeds: Path, target: Path) -> None:
 def _link_version(source: Path, target: Path) -> None:
     """Give ``target`` the index files of ``source`` (hard links; copies across filesystems)."""
     for item in source.iterdir():
-        if item.name in (MANIFEST_FILE, "meta.json", USER_DICTIONARY, SYNONYMS):
+        if item.name in (MANIFEST_FILE, "meta.json", USER_DICTIONARY, SYNONYMS, SUGGEST_FILE):
             continue
         if not item.is_file():
             continue
@@ -362,6 +367,7 @@ def _write_version(
         writer.commit()
         probe = plan.add[0] if plan.add else None
         verify_version(ix, plan.manifest.paragraphs, probe)
+        _write_suggestions(ix, building, None if base is None else index_dir / base, plan)
         ix.close()
         write_manifest(building, plan.manifest)
         counts = (len(plan.manifest.articles), plan.manifest.paragraphs)
@@ -373,6 +379,18 @@ def _write_version(
         shutil.rmtree(building, ignore_errors=True)
         raise
     return name
+
+
+def _write_suggestions(ix, building: Path, base: Path | None, plan: _Plan) -> None:  # type: ignore[no-untyped-def]
+    """Autocomplete data: from the whole lexicon on a build or a big update; from the
+    previous version plus what was added on a small one (keeps updates fast)."""
+    if base is None or len(plan.add) > SUGGEST_FULL_ABOVE:
+        with ix.searcher() as searcher:
+            titles = (a.title for a in plan.manifest.articles.values())
+            write_entries(building, collect_entries(searcher, titles))
+        return
+    texts = (p.text for a in plan.add for p in a.paragraphs)
+    write_entries(building, add_articles(read_entries(base), texts, (a.title for a in plan.add)))
 
 
 def remove_abandoned_builds(index_dir: Path) -> None:
@@ -442,7 +460,9 @@ def build_from_articles(articles: Iterable[Article], index_dir: Path) -> SyncSum
     items = list(articles)
     manifest = Manifest()
     for a in items:
-        manifest.articles[a.id] = ArticleState(a.content_hash, a.source, len(a.paragraphs))
+        manifest.articles[a.id] = ArticleState(
+            a.content_hash, a.source, len(a.paragraphs), a.title
+        )
         manifest.sources.setdefault(a.source, SourceState(0, 0, [])).articles.append(a.id)
     plan = _Plan(manifest, items, set(), added=len(items))
     with index_lock(index_dir):

@@ -221,6 +221,47 @@ def fallback_query(words: list[Keyword], searcher: Searcher) -> Query:
     return AndMaybe(Or(options), Or(ranking)) if ranking else Or(options)
 
 
+def _occurs(searcher: Searcher, query: Query) -> bool:
+    return any(True for _ in searcher.docs_for_query(query))
+
+
+def _near_words(searcher: Searcher, word: str) -> list[str]:
+    """Indexed jieba words one edit from ``word`` sharing its first character (the cheap,
+    common typo: the DFA walks only that part of the lexicon), commonest first."""
+    reader = searcher.reader()
+    found: set[str] = set()
+    for leaf, _offset in reader.leaf_readers():
+        found.update(leaf.terms_within("text", word, 1, prefix=1))
+    found.discard(word)
+    plausible = [w for w in found if len(w) >= max(2, len(word) - 1)]
+    return sorted(plausible, key=lambda w: -reader.doc_frequency("text", w))
+
+
+def did_you_mean(
+    searcher: Searcher, parsed: ParsedQuery, synonyms: Mapping[str, tuple[str, ...]] | None
+) -> str | None:
+    """A close query that matches every word, when this one does not: each keyword found
+    nowhere is replaced by the commonest indexed word one edit away. None if no such."""
+    if parsed.excluded or any(len(group) > 1 for group in parsed.groups):
+        return None
+    parts: list[str] = []
+    changed = False
+    for (keyword,) in parsed.groups:
+        if keyword.quoted or _occurs(searcher, _keyword_query(keyword)):
+            parts.append(keyword.raw)
+            continue
+        near = _near_words(searcher, keyword.literal)
+        if not near:
+            parts.append(keyword.raw)
+            continue
+        parts.append(near[0])
+        changed = True
+    if not changed:
+        return None
+    suggestion = " ".join(parts)
+    return suggestion if _occurs(searcher, build_query(parse_query(suggestion, synonyms))) else None
+
+
 # --- highlighting -------------------------------------------------------------------
 
 
@@ -348,6 +389,7 @@ class SearchResult:
     matched_all: bool = True  # False: too little matched every word; ranked by words matched
     words: list[str] = field(default_factory=list)  # the words a fallback ranked by
     grouped: bool = False  # at most GROUP_LIMIT paragraphs per article
+    did_you_mean: str | None = None  # a close query that matches every word
 
     @property
     def pages(self) -> int:
@@ -450,9 +492,11 @@ def search(
         _hit(results[i].fields(), results.score(i) or 0.0, literals, collapsed)
         for i in range((page - 1) * size, min(page * size, results.scored_length()))
     ]
+    nothing_matched_all = not matched_all or total == 0
+    suggestion = did_you_mean(searcher, parsed, synonyms) if nothing_matched_all else None
     return SearchResult(
         query, total, page, size, _ms(started), hits, partial, matched_all,
-        [] if matched_all else [k.raw for k in keywords], group,
+        [] if matched_all else [k.raw for k in keywords], group, suggestion,
     )
 
 

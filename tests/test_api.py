@@ -139,3 +139,27 @@ def test_fallback_is_reported(client):
     assert strict["matched_all"] is True and strict["words"] == []
     page = client.get("/", query_string={"q": "哪家医院引进了ECMO设备？"}).get_data(as_text=True)
     assert "没有同时包含全部搜索词的段落" in page and "个词" in page
+
+
+def test_suggest_completes_words_and_titles(client):
+    body = client.get("/api/suggest", query_string={"q": "垫江"}).get_json()
+    assert body["query"] == "垫江" and 1 <= len(body["suggestions"]) <= 10
+    assert all(s.startswith("垫江") for s in body["suggestions"])
+    titles = client.get("/api/suggest", query_string={"q": "党建领航"}).get_json()
+    assert "党建领航聚合力 精医强能惠民生" in titles["suggestions"]
+    assert client.get("/api/suggest?q=ecm").get_json()["suggestions"][:1] == ["ecmo"]
+    trad = client.get("/api/suggest", query_string={"q": "醫院"}).get_json()
+    assert trad["suggestions"] and all(s.startswith("医院") for s in trad["suggestions"])
+    assert client.get("/api/suggest?q=").get_json()["suggestions"] == []
+    assert client.get("/api/suggest?q=zzzz").get_json()["suggestions"] == []
+    assert_api_error(client.get("/api/suggest", query_string={"q": "医" * 201}), 400)
+
+
+def test_did_you_mean(client):
+    typo = client.get("/api/search", query_string={"q": "ECNO"}).get_json()
+    assert typo["total"] == 0 and typo["did_you_mean"] == "ecmo"
+    fixed = client.get("/api/search", query_string={"q": typo["did_you_mean"]}).get_json()
+    assert fixed["total"] >= 1 and fixed["matched_all"]
+    assert client.get("/api/search?q=ECMO").get_json()["did_you_mean"] is None
+    page = client.get("/?q=ECNO").get_data(as_text=True)
+    assert "您是不是要找" in page and 'href="/?q=ecmo"' in page

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 
 from ..indexing import IndexMissingError
-from ..search import get_article, search
+from ..search import MAX_QUERY_CHARS, QueryError, get_article, search
 from . import ApiError, live_index
 from .observe import metrics, note_hits
 from .params import group_param, paging, query_param, time_budget
@@ -39,9 +39,20 @@ def api_search() -> Any:
             "matched_all": result.matched_all,
             "words": result.words,
             "grouped": result.grouped,
+            "did_you_mean": result.did_you_mean,
             "hits": [asdict(hit) for hit in result.hits],
         }
     )
+
+
+@bp.get("/api/suggest")
+def api_suggest() -> Any:
+    """Up to 10 completions of ``q`` from indexed words and article titles."""
+    prefix = query_param()
+    if len(prefix) > MAX_QUERY_CHARS:
+        raise QueryError("query_too_long", f"q longer than {MAX_QUERY_CHARS} characters")
+    suggestions = live_index(current_app).suggester().complete(prefix)
+    return jsonify({"query": prefix, "suggestions": suggestions})
 
 
 @bp.get("/api/articles/<article_id>")
