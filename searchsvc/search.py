@@ -203,6 +203,22 @@ def loose_keywords(parsed: ParsedQuery) -> list[Keyword]:
     return list(words.values())[:MAX_KEYWORDS]
 
 
+def _back_off(searcher: Searcher, words: list[Keyword]) -> list[Keyword]:
+    """Chinese words found nowhere, split into their two-character pieces: jieba sometimes
+    glues a name to the next character ("魏舒史称" → 魏舒史, a word no passage contains)."""
+    out: dict[str, Keyword] = {}
+    for word in words:
+        splittable = len(word.literal) >= 3 and not word.quoted
+        splittable = splittable and all("\u4e00" <= ch <= "\u9fff" for ch in word.literal)
+        if not splittable or _occurs(searcher, _keyword_query(word)):
+            out.setdefault(word.literal, word)
+            continue
+        for i in range(len(word.literal) - 1):
+            piece = word.literal[i : i + 2]
+            out.setdefault(piece, Keyword(piece, piece))
+    return list(out.values())[:MAX_KEYWORDS]
+
+
 def fallback_query(words: list[Keyword], searcher: Searcher) -> Query:
     """Paragraphs containing any of ``words``; rarer words and more of them rank higher
     (a coordination bonus weighted by IDF), then BM25F over their jieba words."""
@@ -476,7 +492,9 @@ def search(
     keywords = parsed.positive
     matched_all = True
     if len(results) < FALLBACK_BELOW and not partial:
-        words = [w.with_synonyms(synonyms or {}) for w in loose_keywords(parsed)]
+        words = [
+            w.with_synonyms(synonyms or {}) for w in _back_off(searcher, loose_keywords(parsed))
+        ]
         if [k.literal for k in words] != [k.literal for k in keywords] or len(words) > 1:
             # Too little matched every word: rank what matches some of them instead.
             loose, partial = _top_results(

@@ -317,3 +317,14 @@ def test_grouping_keeps_two_paragraphs_per_article(searcher):
     assert shown_plus_more == flat_counts  # nothing lost: shown + "more" = all matches
     assert grouped.total == len(grouped.hits) == sum(per_article.values())
     assert [h.id for h in grouped.hits][:1] == [h.id for h in flat.hits][:1]
+
+
+def test_words_found_nowhere_back_off_to_two_character_pieces(small):
+    from searchsvc.search import Keyword, _back_off
+
+    live, _ = small
+    with live.searcher() as (_v, s):
+        words = [Keyword("医院", "医院"), Keyword("义诊活", "义诊活"), Keyword("ecno", "ecno")]
+        assert [k.literal for k in _back_off(s, words)] == ["医院", "义诊活", "ecno"]
+        glued = [Keyword("义诊史", "义诊史")]  # not in any paragraph: split
+        assert [k.literal for k in _back_off(s, glued)] == ["义诊", "诊史"]
