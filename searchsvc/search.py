@@ -55,6 +55,10 @@ FALLBACK_BELOW = 1  # fall back only when nothing matches every word: AND stays 
 COORDINATION = 4.0
 CONTEXT_SHARE = 0.2
 FIELD_BOOSTS = {"text": 1.0, "title": 0.6, "heading": 0.4}
+# Proximity: up to PROXIMITY_BONUS when all keywords stand side by side, less as the
+# stretch holding them grows; applied to the first RERANK_WINDOW results.
+PROXIMITY_BONUS = 30.0
+RERANK_WINDOW = 50
 
 SENTENCE_END = "。！？；!?;"
 
@@ -486,8 +490,9 @@ def search(
     if parsed.is_empty:
         return SearchResult(query, 0, page, size, _ms(started), [])
     excluded = exclusion_query(parsed)
+    window = max(page * size, RERANK_WINDOW)
     results, partial = _top_results(
-        searcher, build_query(parsed), excluded, page * size, time_budget, group
+        searcher, build_query(parsed), excluded, window, time_budget, group
     )
     keywords = parsed.positive
     matched_all = True
@@ -498,24 +503,68 @@ def search(
         if [k.literal for k in words] != [k.literal for k in keywords] or len(words) > 1:
             # Too little matched every word: rank what matches some of them instead.
             loose, partial = _top_results(
-                searcher, fallback_query(words, searcher), excluded, page * size, time_budget,
-                group,
+                searcher, fallback_query(words, searcher), excluded, window, time_budget, group
             )
             if len(loose) > len(results):
                 results, keywords, matched_all = loose, words, False
     total = len(results)
     literals = [lit for k in keywords for lit in k.literals]
     collapsed = getattr(results, "collapsed_counts", None) or {}
-    hits = [
-        _hit(results[i].fields(), results.score(i) or 0.0, literals, collapsed)
-        for i in range((page - 1) * size, min(page * size, results.scored_length()))
-    ]
+    first = (page - 1) * size
+    if len(keywords) > 1:  # proximity re-ranks the whole window, then the page is cut
+        window_hits = range(results.scored_length())
+        ranked = _rerank_by_proximity(
+            [(results.score(i) or 0.0, results[i].fields()) for i in window_hits], keywords
+        )[first : page * size]
+    else:
+        ranked = [
+            (results.score(i) or 0.0, results[i].fields())
+            for i in range(first, min(page * size, results.scored_length()))
+        ]
+    hits = [_hit(fields, score, literals, collapsed) for score, fields in ranked]
     nothing_matched_all = not matched_all or total == 0
     suggestion = did_you_mean(searcher, parsed, synonyms) if nothing_matched_all else None
     return SearchResult(
         query, total, page, size, _ms(started), hits, partial, matched_all,
         [] if matched_all else [k.raw for k in keywords], group, suggestion,
     )
+
+
+def _span_of_all(text: str, keywords: list[Keyword]) -> int | None:
+    """Length of the shortest stretch of ``text`` (squeezed) holding every keyword."""
+    squeezed = squeeze_text(text)
+    events: list[tuple[int, int, int]] = []  # (start, end, keyword index)
+    for n, keyword in enumerate(keywords):
+        for literal in keyword.literals:
+            start = squeezed.find(literal)
+            while start != -1:
+                events.append((start, start + len(literal), n))
+                start = squeezed.find(literal, start + 1)
+    events.sort()
+    best: int | None = None
+    last_end: dict[int, tuple[int, int]] = {}
+    for start, end, n in events:
+        last_end[n] = (start, end)
+        if len(last_end) == len(keywords):
+            lo = min(s for s, _ in last_end.values())
+            hi = max(e for _, e in last_end.values())
+            best = hi - lo if best is None else min(best, hi - lo)
+    return best
+
+
+def _rerank_by_proximity(
+    ranked: list[tuple[float, dict[str, object]]], keywords: list[Keyword]
+) -> list[tuple[float, dict[str, object]]]:
+    """Add a bonus for the keywords standing close together (all of them within a short
+    stretch), then sort again. Only the first RERANK_WINDOW results are looked at."""
+    needed = sum(len(k.literal) for k in keywords)
+    scored = []
+    for score, fields in ranked:
+        span = _span_of_all(str(fields.get("text") or ""), keywords)
+        bonus = PROXIMITY_BONUS * needed / span if span else 0.0
+        scored.append((round(score + bonus, 4), fields))
+    scored.sort(key=lambda item: -item[0])  # stable: equal scores keep Whoosh's order
+    return scored
 
 
 class _OutOfTime(Exception):

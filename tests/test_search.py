@@ -328,3 +328,15 @@ def test_words_found_nowhere_back_off_to_two_character_pieces(small):
         assert [k.literal for k in _back_off(s, words)] == ["医院", "义诊活", "ecno"]
         glued = [Keyword("义诊史", "义诊史")]  # not in any paragraph: split
         assert [k.literal for k in _back_off(s, glued)] == ["义诊", "诊史"]
+
+
+def test_keywords_close_together_rank_higher(tmp_path):
+    filler = "这是一段与主题无关的填充文字。" * 6
+    articles = [
+        _article("far", "远", [f"医院购置设备。{filler}今年引进了新的人才。"]),
+        _article("near", "近", [f"{filler}医院今年引进了新的设备。"]),
+    ]
+    build_from_articles(articles, tmp_path)
+    with LiveIndex(tmp_path).searcher() as (_v, s):
+        hits = search(s, "医院 引进").hits
+    assert [h.article_id for h in hits] == ["near", "far"]
