@@ -340,3 +340,15 @@ def test_keywords_close_together_rank_higher(tmp_path):
     with LiveIndex(tmp_path).searcher() as (_v, s):
         hits = search(s, "医院 引进").hits
     assert [h.article_id for h in hits] == ["near", "far"]
+
+
+@pytest.mark.parametrize(
+    ("query", "marked"),
+    [("ISO15189", "ISO15189"), ("iso15189", "ISO15189"), ("138小时", "138小时"),
+     ("DRG", "DRG"), ("drg医保", "DRG医保"), ("97.67%", "97.67"), ("ＭＤＴ", "MDT"),
+     ("2024年", "2024年"), ("3.2万", "3.2万")],
+)
+def test_mixed_scripts_are_searchable_as_the_reader_sees_them(searcher, query, marked):
+    hits = search(searcher, query).hits
+    assert hits, query
+    assert f"<mark>{marked}</mark>" in hits[0].highlight
