@@ -24,10 +24,11 @@ from whoosh.collectors import (
     CollapseCollector,
     Collector,
     FilterCollector,
+    SortingCollector,
     TopCollector,
     WrappingCollector,
 )
-from whoosh.query import And, AndMaybe, NullQuery, Or, Query, Term
+from whoosh.query import And, AndMaybe, NullQuery, Or, Query, Term, TermRange
 from whoosh.searching import Results, Searcher
 from whoosh.sorting import FieldFacet
 
@@ -475,6 +476,7 @@ def search(
     time_budget: float = DEFAULT_TIME_BUDGET,
     group: bool = False,
     synonyms: Mapping[str, tuple[str, ...]] | None = None,
+    filters: Filters | None = None,
 ) -> SearchResult:
     """Run a user query; QueryError for input the caller must fix. With ``group``, at most
     GROUP_LIMIT paragraphs per article (each hit counts the others as ``more_in_article``).
@@ -484,6 +486,8 @@ def search(
     started = time.perf_counter()
     query = validate_query(query)
     validate_paging(page, size)
+    filters = filters or Filters()
+    validate_filters(filters)
     parsed = parse_query(query, synonyms)
     if len(parsed.positive) + len(parsed.excluded) > MAX_KEYWORDS:
         raise QueryError("too_many_keywords", f"at most {MAX_KEYWORDS} keywords")
@@ -492,7 +496,7 @@ def search(
     excluded = exclusion_query(parsed)
     window = max(page * size, RERANK_WINDOW)
     results, partial = _top_results(
-        searcher, build_query(parsed), excluded, window, time_budget, group
+        searcher, build_query(parsed), excluded, window, time_budget, group, filters
     )
     keywords = parsed.positive
     matched_all = True
@@ -503,7 +507,8 @@ def search(
         if [k.literal for k in words] != [k.literal for k in keywords] or len(words) > 1:
             # Too little matched every word: rank what matches some of them instead.
             loose, partial = _top_results(
-                searcher, fallback_query(words, searcher), excluded, window, time_budget, group
+                searcher, fallback_query(words, searcher), excluded, window, time_budget, group,
+                filters,
             )
             if len(loose) > len(results):
                 results, keywords, matched_all = loose, words, False
@@ -511,7 +516,7 @@ def search(
     literals = [lit for k in keywords for lit in k.literals]
     collapsed = getattr(results, "collapsed_counts", None) or {}
     first = (page - 1) * size
-    if len(keywords) > 1:  # proximity re-ranks the whole window, then the page is cut
+    if len(keywords) > 1 and filters.sort == "relevance":  # re-rank the window, then cut
         window_hits = range(results.scored_length())
         ranked = _rerank_by_proximity(
             [(results.score(i) or 0.0, results[i].fields()) for i in window_hits], keywords
@@ -621,6 +626,38 @@ class _GroupByArticle(CollapseCollector):
         return results
 
 
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions and order chosen beside the query (all optional)."""
+
+    source: str | None = None  # one source file, as in Hit.source
+    date_from: str | None = None  # "YYYY-MM-DD", inclusive
+    date_to: str | None = None
+    sort: str = "relevance"  # or "date" (newest first)
+
+    def query(self) -> Query | None:
+        """What a paragraph must match to be kept, or None when nothing is restricted."""
+        parts: list[Query] = []
+        if self.source:
+            parts.append(Term("source", self.source))
+        if self.date_from or self.date_to:
+            parts.append(TermRange("date", self.date_from, self.date_to))
+        return None if not parts else parts[0] if len(parts) == 1 else And(parts)
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def validate_filters(filters: Filters) -> None:
+    for name, value in (("from", filters.date_from), ("to", filters.date_to)):
+        if value is not None and not _DATE.fullmatch(value):
+            raise QueryError(f"invalid_{name}", f"{name} must be a date like 2019-05-01")
+    if filters.sort not in ("relevance", "date"):
+        raise QueryError("invalid_sort", "sort must be 'relevance' or 'date'")
+    if filters.source is not None and (not filters.source or len(filters.source) > 300):
+        raise QueryError("invalid_source", "source must name a source file")
+
+
 def _top_results(
     searcher: Searcher,
     query: Query,
@@ -628,6 +665,7 @@ def _top_results(
     limit: int,
     budget: float,
     group: bool = False,
+    filters: Filters | None = None,
 ) -> tuple[Results, bool]:
     """The ``limit`` best matches of ``query`` minus ``excluded``, and the exact total.
 
@@ -637,12 +675,18 @@ def _top_results(
     excluded documents through. So: collect every match without those shortcuts, and
     exclude by document set (a restrict filter) rather than by an ``AndNot`` matcher.
     """
-    top = TopCollector(limit=limit, usequality=False, replace=0)
+    filters = filters or Filters()
+    top: Collector
+    if filters.sort == "date":
+        top = SortingCollector(FieldFacet("date", reverse=True), limit=limit)
+    else:
+        top = TopCollector(limit=limit, usequality=False, replace=0)
     collector: Collector = _Deadline(top, budget)
     if group:
         collector = _GroupByArticle(collector)
-    if excluded is not None:
-        collector = FilterCollector(collector, restrict=excluded)
+    allowed = filters.query()
+    if excluded is not None or allowed is not None:
+        collector = FilterCollector(collector, allow=allowed, restrict=excluded)
     try:
         searcher.search_with_collector(query, collector)
     except _OutOfTime:

@@ -13,7 +13,8 @@ def test_home_page_is_a_chinese_search_page(client):
     assert '<form class="search" action="/" method="get"' in html
     assert 'name="q"' in html and "<label" in html
     assert "试试" in html  # the empty state suggests queries
-    assert "<script" not in html
+    scripts = re.findall(r"<script[^>]*>", html)
+    assert scripts == ['<script src="/static/search.js" defer>']  # no inline script (CSP)
 
 
 def test_results_page(client):
@@ -82,3 +83,14 @@ def test_page_groups_by_article_by_default(client):
     flat = client.get("/?q=医院&group=none").get_data(as_text=True)
     assert "本文还有" not in flat
     assert client.get("/?q=医院&group=bogus").status_code == 400
+
+
+def test_filter_form_and_links_keep_every_choice(client):
+    html = client.get("/?q=医院&group=none&source=004_ae8107586a0ecb83.txt").get_data(as_text=True)
+    assert '<form class="filters"' in html
+    assert '<option value="004_ae8107586a0ecb83.txt" selected>' in html
+    assert all(s == "004_ae8107586a0ecb83.txt" for s in re.findall(r"([0-9a-f_]+\.txt) · 第", html))
+    pager = html.split('class="pager"', 1)[1]  # 004 has more than one page of 医院
+    assert "source=004_ae8107586a0ecb83.txt" in pager and "group=none" in pager
+    assert client.get("/?q=医院&from=yesterday").status_code == 400
+    assert client.get("/api/search?q=医院&sort=random").status_code == 400

@@ -352,3 +352,28 @@ def test_mixed_scripts_are_searchable_as_the_reader_sees_them(searcher, query, m
     hits = search(searcher, query).hits
     assert hits, query
     assert f"<mark>{marked}</mark>" in hits[0].highlight
+
+
+def test_filters_by_source_and_date_and_sort_by_date(tmp_path):
+    from dataclasses import replace as with_
+
+    from searchsvc.search import Filters
+
+    articles = [
+        with_(_article("a", "甲", ["医院新闻一。"]), date="2019-01-05", source="feeds/a.jsonl"),
+        with_(_article("b", "乙", ["医院新闻二，医院医院。"]), date="2019-06-01",
+              source="feeds/b.jsonl"),
+        with_(_article("c", "丙", ["医院新闻三。"]), date="2018-03-01", source="feeds/a.jsonl"),
+    ]
+    build_from_articles(articles, tmp_path)
+    with LiveIndex(tmp_path).searcher() as (_v, s):
+        def ids_for(**kw):
+            return [h.article_id for h in search(s, "医院", filters=Filters(**kw)).hits]
+
+        assert sorted(ids_for(source="feeds/a.jsonl")) == ["a", "c"]
+        assert sorted(ids_for(date_from="2019-01-01")) == ["a", "b"]
+        assert ids_for(date_from="2019-01-01", date_to="2019-03-01") == ["a"]
+        assert ids_for(sort="date") == ["b", "a", "c"]
+        with pytest.raises(QueryError) as err:
+            search(s, "医院", filters=Filters(date_from="May 2019"))
+        assert err.value.code == "invalid_from"

@@ -12,7 +12,7 @@ from ..indexing import IndexMissingError
 from ..search import MAX_QUERY_CHARS, QueryError, get_article, search
 from . import ApiError, live_index
 from .observe import metrics, note_hits
-from .params import group_param, paging, query_param, time_budget
+from .params import filters_param, group_param, paging, query_param, time_budget
 
 bp = Blueprint("api", __name__)
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -26,6 +26,7 @@ def api_search() -> Any:
         result = search(
             searcher, query, page=page, size=size, time_budget=time_budget(),
             group=group_param("none"), synonyms=live_index(current_app).synonyms(),
+            filters=filters_param(),
         )
     note_hits(result.total, result.partial)
     return jsonify(

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, render_template
 from ..search import QueryError, SearchResult, get_article, search
 from . import live_index
 from .observe import note_hits
-from .params import group_param, paging, query_param, time_budget
+from .params import filters_param, group_param, paging, query_param, time_budget
 
 bp = Blueprint("pages", __name__)
 
@@ -18,6 +18,7 @@ bp = Blueprint("pages", __name__)
 def index() -> Any:
     query = query_param()
     result: SearchResult | None = None
+    sources: list[str] = []
     error: QueryError | None = None
     status = 200
     try:
@@ -28,11 +29,17 @@ def index() -> Any:
                     searcher, query, page=page, size=size, time_budget=time_budget(),
                     group=group_param("article"),  # the page groups by article by default
                     synonyms=live_index(current_app).synonyms(),
+                    filters=filters_param(),
+                )
+                sources = sorted(
+                    t.decode() if isinstance(t, bytes) else t for t in searcher.lexicon("source")
                 )
             note_hits(result.total, result.partial)
     except QueryError as err:
         error, status = err, 400
-    return render_template("search.html", query=query, result=result, error=error), status
+    return render_template(
+        "search.html", query=query, result=result, error=error, sources=sources
+    ), status
 
 
 @bp.get("/articles/<article_id>")

@@ -6,7 +6,7 @@ import re
 
 from flask import current_app, request
 
-from ..search import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, QueryError
+from ..search import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, Filters, QueryError
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
@@ -48,3 +48,14 @@ def group_param(default: str) -> bool:
     if value not in ("article", "none"):
         raise QueryError("invalid_group", "group must be 'article' or 'none'")
     return value == "article"
+
+
+def filters_param() -> Filters:
+    """``source``, ``from``, ``to`` (YYYY-MM-DD) and ``sort`` (relevance or date)."""
+    args = request.args
+    return Filters(
+        source=args.get("source") or None,
+        date_from=args.get("from") or None,
+        date_to=args.get("to") or None,
+        sort=args.get("sort") or "relevance",
+    )
