@@ -506,8 +506,10 @@ def search(
         ]
         if [k.literal for k in words] != [k.literal for k in keywords] or len(words) > 1:
             # Too little matched every word: rank what matches some of them instead.
+            # One budget for the whole search: the fallback gets what the first pass left.
+            remaining = max(0.0, time_budget - (time.perf_counter() - started))
             loose, partial = _top_results(
-                searcher, fallback_query(words, searcher), excluded, window, time_budget, group,
+                searcher, fallback_query(words, searcher), excluded, window, remaining, group,
                 filters,
             )
             if len(loose) > len(results):
@@ -528,7 +530,10 @@ def search(
         ]
     hits = [_hit(fields, score, literals, collapsed) for score, fields in ranked]
     nothing_matched_all = not matched_all or total == 0
-    suggestion = did_you_mean(searcher, parsed, synonyms) if nothing_matched_all else None
+    in_time = time.perf_counter() - started < time_budget
+    suggestion = (
+        did_you_mean(searcher, parsed, synonyms) if nothing_matched_all and in_time else None
+    )
     return SearchResult(
         query, total, page, size, _ms(started), hits, partial, matched_all,
         [] if matched_all else [k.raw for k in keywords], group, suggestion,
