@@ -23,12 +23,11 @@ from dataclasses import dataclass, field, replace
 from whoosh.collectors import (
     CollapseCollector,
     Collector,
-    FilterCollector,
     SortingCollector,
     TopCollector,
     WrappingCollector,
 )
-from whoosh.query import And, AndMaybe, NullQuery, Or, Query, Term, TermRange
+from whoosh.query import And, AndMaybe, Not, NullQuery, Or, Query, Term, TermRange
 from whoosh.searching import Results, Searcher
 from whoosh.sorting import FieldFacet
 
@@ -676,9 +675,7 @@ def _top_results(
 
     Whoosh's default collector "replaces" matchers with cheaper ones as the minimum score
     rises, and that prunes matching documents under ``AndMaybe``/``ConstantScoreQuery``
-    (wrong totals and wrong top hits); ``AndNot`` with a phrase as its negative part lets
-    excluded documents through. So: collect every match without those shortcuts, and
-    exclude by document set (a restrict filter) rather than by an ``AndNot`` matcher.
+    (wrong totals and wrong top hits). So: collect every match without those shortcuts.
     """
     filters = filters or Filters()
     top: Collector
@@ -689,9 +686,15 @@ def _top_results(
     collector: Collector = _Deadline(top, budget)
     if group:
         collector = _GroupByArticle(collector)
+    # Filters and exclusions go into the query itself: Whoosh's FilterCollector bypasses
+    # the collapsing collector's own loop (grouped results came out empty).
     allowed = filters.query()
-    if excluded is not None or allowed is not None:
-        collector = FilterCollector(collector, allow=allowed, restrict=excluded)
+    if allowed is not None:
+        query = And([query, allowed])
+    if excluded is not None:
+        # And + Not, not AndNot: Whoosh's AndNot matcher lets excluded documents through
+        # when its negative side is a union of literal/phrase matchers.
+        query = And([query, Not(excluded)])
     try:
         searcher.search_with_collector(query, collector)
     except _OutOfTime:

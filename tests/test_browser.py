@@ -112,3 +112,20 @@ def test_works_without_javascript_and_on_a_phone(browser, live_server):
         shot(pg, "phone")
     finally:
         context.close()
+
+
+def test_apply_a_filter_and_hop_between_matches(page, live_server):
+    page.goto(live_server + "/?q=医院")
+    page.select_option("form.filters select[name=source]", "004_ae8107586a0ecb83.txt")
+    with page.expect_navigation():
+        page.click("form.filters button[type=submit]")
+    assert "source=004_ae8107586a0ecb83.txt" in page.url and "q=" in page.url
+    sources = page.locator("ol.hits p.meta").all_inner_texts()
+    assert sources and all("004_ae8107586a0ecb83.txt" in s for s in sources)
+    with page.expect_navigation():
+        page.locator("ol.hits h2 a").first.click()
+    first_next = page.locator("a.next-match").first
+    target = first_next.get_attribute("href")
+    first_next.click()
+    assert page.evaluate("location.hash") == target
+    assert page.locator(target).evaluate("el => el.matches(':target')")

@@ -94,3 +94,14 @@ def test_filter_form_and_links_keep_every_choice(client):
     assert "source=004_ae8107586a0ecb83.txt" in pager and "group=none" in pager
     assert client.get("/?q=医院&from=yesterday").status_code == 400
     assert client.get("/api/search?q=医院&sort=random").status_code == 400
+
+
+def test_article_page_links_previous_and_next_match(client):
+    hit = client.get("/api/search?q=医院&group=none").get_json()["hits"][0]
+    html = client.get(f"/articles/{hit['article_id']}?q=医院").get_data(as_text=True)
+    numbers = [int(n) for n in re.findall(r'<p id="p(\d+)" class="para [a-z]+ matched"', html)]
+    assert len(numbers) >= 3
+    assert f'<a href="#p{numbers[0]}">第 {numbers[0]} 段</a>' in html
+    assert f'class="next-match" href="#p{numbers[1]}"' in html
+    assert f'class="prev-match" href="#p{numbers[0]}"' in html
+    assert html.count('class="next-match"') == len(numbers) - 1

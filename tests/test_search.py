@@ -377,3 +377,20 @@ def test_filters_by_source_and_date_and_sort_by_date(tmp_path):
         with pytest.raises(QueryError) as err:
             search(s, "医院", filters=Filters(date_from="May 2019"))
         assert err.value.code == "invalid_from"
+
+
+def test_grouping_with_a_filter_and_an_exclusion(searcher):
+    from searchsvc.search import Filters
+
+    only = Filters(source="000_eacc438995d2ea0a.txt")
+    result = search(searcher, "医院 -ECMO", group=True, filters=only, size=100)
+    assert result.total > 0 and result.total == len(result.hits)
+    assert all(h.source == "000_eacc438995d2ea0a.txt" for h in result.hits)
+    assert all("ECMO" not in h.text for h in result.hits)
+    flat = search(searcher, "医院 -ECMO", filters=only, size=100)
+    per_article: dict[str, int] = {}
+    for hit in flat.hits:
+        per_article[hit.article_id] = per_article.get(hit.article_id, 0) + 1
+    assert {h.article_id: h.more_in_article for h in result.hits} == {
+        a: n - min(n, 2) for a, n in per_article.items()
+    }
