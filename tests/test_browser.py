@@ -129,3 +129,18 @@ def test_apply_a_filter_and_hop_between_matches(page, live_server):
     first_next.click()
     assert page.evaluate("location.hash") == target
     assert page.locator(target).evaluate("el => el.matches(':target')")
+
+
+def test_dark_colour_scheme_and_date_filter_only_with_dates(browser, live_server):
+    colours = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(color_scheme=scheme, viewport={"width": 1000, "height": 800})
+        pg = context.new_page()
+        pg.goto(live_server + "/?q=ECMO")
+        colours[scheme] = pg.evaluate("getComputedStyle(document.body).backgroundColor")
+        if scheme == "dark":
+            shot(pg, "results-dark")
+        # the seed pages carry no dates: no date inputs to fill in vain
+        assert pg.locator("form.filters input[type=date]").count() == 0
+        context.close()
+    assert colours["light"] != colours["dark"]

@@ -105,3 +105,17 @@ def test_article_page_links_previous_and_next_match(client):
     assert f'class="next-match" href="#p{numbers[1]}"' in html
     assert f'class="prev-match" href="#p{numbers[0]}"' in html
     assert html.count('class="next-match"') == len(numbers) - 1
+
+
+def test_date_filter_is_offered_when_articles_carry_dates(tmp_path):
+    from searchsvc.corpus import Article, Paragraph
+    from searchsvc.lifecycle import build_from_articles
+    from searchsvc.web import create_app
+
+    dated = Article("d1", "d.jsonl", "标题", (Paragraph(1, "医院的新闻。", None),),
+                    date="2019-05-01")
+    build_from_articles([dated], tmp_path)
+    client = create_app({"INDEX_DIR": str(tmp_path), "TESTING": True}).test_client()
+    html = client.get("/?q=医院&from=2019-01-01").get_data(as_text=True)
+    assert 'type="date" name="from" value="2019-01-01"' in html and "2019-05-01" in html
+    assert "没有找到" in client.get("/?q=医院&to=2018-12-31").get_data(as_text=True)

@@ -19,6 +19,7 @@ def index() -> Any:
     query = query_param()
     result: SearchResult | None = None
     sources: list[str] = []
+    has_dates = False  # the date filter is offered only when articles carry dates
     error: QueryError | None = None
     status = 200
     try:
@@ -34,11 +35,13 @@ def index() -> Any:
                 sources = sorted(
                     t.decode() if isinstance(t, bytes) else t for t in searcher.lexicon("source")
                 )
+                has_dates = any(True for _ in searcher.lexicon("date"))
             note_hits(result.total, result.partial)
     except QueryError as err:
         error, status = err, 400
     return render_template(
-        "search.html", query=query, result=result, error=error, sources=sources
+        "search.html", query=query, result=result, error=error, sources=sources,
+        has_dates=has_dates,
     ), status
 
 
