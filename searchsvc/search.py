@@ -472,7 +472,7 @@ def search(
     query: str,
     page: int = 1,
     size: int = 10,
-    time_budget: float = DEFAULT_TIME_BUDGET,
+    time_budget: float | None = None,
     group: bool = False,
     synonyms: Mapping[str, tuple[str, ...]] | None = None,
     filters: Filters | None = None,
@@ -483,6 +483,8 @@ def search(
     Matching stops after ``time_budget`` seconds; the result is then ``partial`` (its
     hits and total cover the paragraphs examined so far)."""
     started = time.perf_counter()
+    if time_budget is None:
+        time_budget = DEFAULT_TIME_BUDGET
     query = validate_query(query)
     validate_paging(page, size)
     filters = filters or Filters()

@@ -14,10 +14,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import searchsvc.search as search_module
 from searchsvc.corpus import Article, iter_articles
 from searchsvc.indexing import LiveIndex
 from searchsvc.lifecycle import build_from_articles
 from searchsvc.web import create_app
+
+# Tests check exact totals: a busy CI machine must not turn answers into partial ones by
+# running out of the per-query time budget (the budget itself has its own test). Servers
+# started by tests inherit the environment.
+os.environ["SEARCHSVC_TIME_BUDGET_MS"] = "30000"
+search_module.DEFAULT_TIME_BUDGET = 30.0
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
