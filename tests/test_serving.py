@@ -87,10 +87,15 @@ def test_sigterm_lets_requests_in_flight_finish(seed_index, tmp_path: Path):
                 assert time.monotonic() < deadline and server.poll() is None, log.read_text()
                 time.sleep(0.2)
         results: list[object] = []
+        stopping = threading.Event()
 
         def client() -> None:
-            # Requests on connections that were accepted must get complete answers.
+            # Requests under way when SIGTERM arrives must get complete answers. (No new
+            # connection is opened once the signal is on its way: one that reached the
+            # kernel's queue just as the server stopped listening would be reset.)
             for _ in range(200):
+                if stopping.is_set():
+                    return
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
                 try:
                     try:
@@ -98,9 +103,11 @@ def test_sigterm_lets_requests_in_flight_finish(seed_index, tmp_path: Path):
                     except ConnectionRefusedError:
                         results.append("refused")  # not listening any more: fine
                         return
+                    began = time.monotonic()
                     conn.request("GET", "/api/search?q=%E5%8C%BB%E9%99%A2&size=50")
                     response = conn.getresponse()
-                    results.append((response.status, len(response.read())))
+                    size = len(response.read())
+                    results.append((response.status, size, began, time.monotonic()))
                 except Exception as err:  # noqa: BLE001 - recorded and asserted on below
                     results.append(err)
                     return
@@ -111,12 +118,16 @@ def test_sigterm_lets_requests_in_flight_finish(seed_index, tmp_path: Path):
         for t in threads:
             t.start()
         time.sleep(0.5)
+        stopping.set()
+        signalled = time.monotonic()
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
         for t in threads:
             t.join(timeout=20)
         answered = [r for r in results if isinstance(r, tuple)]
-        assert answered and all(status == 200 and size > 1000 for status, size in answered)
+        assert answered and all(status == 200 and size > 1000 for status, size, *_ in answered)
+        in_flight = [r for r in answered if r[2] < signalled < r[3]]
+        assert in_flight, "no request was under way when SIGTERM arrived"
         assert all(r == "refused" or isinstance(r, tuple) for r in results), [
             r for r in results if not isinstance(r, tuple)
         ]
