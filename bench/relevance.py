@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -55,7 +54,6 @@ import random
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +63,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from common import git_commit, product_fingerprint
 
 from searchsvc.corpus import iter_articles
 from searchsvc.indexing import LiveIndex
@@ -419,27 +419,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def git_commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-            timeout=10, check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "searchsvc"], cwd=ROOT, capture_output=True,
-            text=True, timeout=10, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head + (" + uncommitted searchsvc changes" if dirty else "")
 
 
-def product_fingerprint() -> str:
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "searchsvc").rglob("*.py")):
-        digest.update(path.relative_to(ROOT).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def print_misses(

@@ -32,7 +32,6 @@ Temporary files live under /tmp and are removed at the end unless ``--keep``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import http.client
 import json
 import os
@@ -58,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from baselines import TantivyJieba, WhooshTutorial, dir_mb, tokenise_floor  # noqa: E402
+from common import git_commit, product_fingerprint  # noqa: E402
 from queries import CLASSES, DEFAULT_SEED, BenchQuery, derive_queries  # noqa: E402
 from update import new_articles  # noqa: E402
 
@@ -186,31 +186,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def git_commit() -> str:
-    """The project's HEAD (short), with ``+searchsvc changes`` when the product's code
-    differs from it (the bench's own files do not count)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-            timeout=10, check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "searchsvc"], cwd=ROOT, capture_output=True,
-            text=True, timeout=10, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head + (" + uncommitted searchsvc changes" if dirty else "")
 
 
-def product_fingerprint() -> str:
-    """A hash of the product's source files, to notice edits made while the bench runs."""
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "searchsvc").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(path.relative_to(ROOT).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def free_port() -> int:
