@@ -238,7 +238,10 @@ def stats(index_dir: Path) -> None:
               help="Sources, for --build-if-missing and admin updates [SEARCHSVC_SEEDS].")
 @click.option("--host", help="Listen address [SEARCHSVC_HOST, default 127.0.0.1].")
 @click.option("--port", type=click.IntRange(1, 65535), help="[SEARCHSVC_PORT, default 8000]")
-@click.option("--threads", type=click.IntRange(1, 256), help="[SEARCHSVC_THREADS, default 8]")
+@click.option("--workers", type=click.IntRange(1, 64),
+              help="Worker processes [SEARCHSVC_WORKERS, default: cores, at most 4].")
+@click.option("--threads", type=click.IntRange(1, 256),
+              help="Threads per worker [SEARCHSVC_THREADS, default 8].")
 @click.option(
     "--build-if-missing", is_flag=True, help="Build the index from the seeds if there is none."
 )
@@ -247,6 +250,7 @@ def serve(
     seeds: Path | None,
     host: str | None,
     port: int | None,
+    workers: int | None,
     threads: int | None,
     build_if_missing: bool,
 ) -> None:
@@ -272,8 +276,9 @@ def serve(
     host = host or settings["host"]
     port = port or settings["port"]
     threads = threads or settings["threads"]
-    click.echo(f"serving {index_dir} on http://{host}:{port}/ ({threads} threads)")
-    run_server(app, host, port, threads, settings["request_timeout"])
+    workers = workers or settings["workers"]
+    click.echo(f"serving {index_dir} on http://{host}:{port}/ ({workers} × {threads} threads)")
+    run_server(app, host, port, threads, settings["request_timeout"], workers=workers)
 
 
 _MARK = re.compile(r"<mark>(.*?)</mark>")

@@ -1,18 +1,24 @@
-"""Running the WSGI app under waitress, with a graceful stop on SIGTERM/SIGINT.
+"""Running the WSGI app under waitress: worker processes, threads, a graceful stop.
 
 In: a WSGI app and the listen/limit settings. Out: a server that answers until told to
 stop; then it stops accepting connections, lets the requests in flight finish and send
 their responses (up to ``grace`` seconds), and returns.
 
-waitress's own ``run()`` stops its event loop at once on a signal, and a response that
-is still in a channel's buffer is never sent; so this drives the loop itself.
+Python threads share one core (the GIL), so ``workers`` > 1 forks that many processes
+after the app is built (jieba's dictionary is shared copy-on-write); they accept from
+one listening socket, and the parent passes SIGTERM on and waits for them. waitress's
+own ``run()`` stops its event loop at once on a signal, and a response still in a
+channel's buffer is never sent; so this drives the loop itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import select
 import signal
+import socket
 import threading
 import time
 from typing import Any
@@ -41,13 +47,65 @@ def serve(
     port: int,
     threads: int,
     request_timeout: int,
+    workers: int = 1,
     grace: float = 10.0,
 ) -> None:
     """Serve ``app`` until SIGTERM/SIGINT, then drain in-flight requests and return."""
+    if workers <= 1:
+        _serve_one(app, host, port, threads, request_timeout, grace, None)
+        return
+    listener = socket.create_server((host, port), backlog=1024, reuse_port=False)
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: serve until told to stop, then leave without cleanup
+            code = 0
+            try:
+                _serve_one(app, host, port, threads, request_timeout, grace, listener)
+            except BaseException:  # noqa: BLE001 - logged; the parent sees the exit code
+                log.exception("worker %d failed", os.getpid())
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    listener.close()  # the workers have it
+    log.info("serving on http://%s:%s with %d workers × %d threads", host, port, workers, threads)
+
+    def _forward(signum: int, _frame: Any) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _forward)
+    signal.signal(signal.SIGINT, _forward)
+    failed = False
+    for pid in children:
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        failed = failed or os.waitstatus_to_exitcode(status) != 0
+    if failed:
+        raise SystemExit(1)
+
+
+def _serve_one(
+    app: Any,
+    host: str,
+    port: int,
+    threads: int,
+    request_timeout: int,
+    grace: float,
+    listener: socket.socket | None,
+) -> None:
+    """One process: waitress on its own socket or on ``listener``, drained on SIGTERM."""
+    where: dict[str, Any] = (
+        {"sockets": [listener]} if listener is not None else {"host": host, "port": port}
+    )
     server = waitress.create_server(
         app,
-        host=host,
-        port=port,
+        **where,
         threads=threads,
         channel_timeout=request_timeout,
         max_request_header_size=MAX_HEADER_BYTES,
@@ -63,12 +121,14 @@ def serve(
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    log.info("serving on http://%s:%s with %d threads", host, port, threads)
+    log.info("process %d serving on %s:%s, %d threads", os.getpid(), host, port, threads)
     while not stop.is_set():
         server.asyncore.loop(timeout=0.2, map=server._map, count=1)
     # Take in the connections already waiting in the kernel's backlog (closing the socket
     # would reset them: clients that connected in time deserve an answer) ...
-    while select.select([server.socket], [], [], 0)[0]:
+    for _ in range(1000):  # bounded: sibling workers may keep the shared queue busy
+        if not select.select([server.socket], [], [], 0)[0]:
+            break
         server.handle_accept()
     # ... then stop listening (new connections are refused from here on) but keep the trigger
     # that wakes the loop when a worker thread has a response ready: not server.close().

@@ -136,3 +136,39 @@ def test_sigterm_lets_requests_in_flight_finish(seed_index, tmp_path: Path):
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_worker_processes_share_the_port_and_stop_together(seed_index, tmp_path: Path):
+    port = _free_port()
+    with open(tmp_path / "server.log", "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "searchsvc", "serve", "--index", str(seed_index),
+             "--port", str(port), "--workers", "2", "--threads", "2"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/healthz")
+                assert conn.getresponse().status == 200
+                conn.close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.2)
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(children) == 2
+        for _ in range(20):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/api/search?q=ECMO")
+            assert conn.getresponse().status == 200
+            conn.close()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
+        assert all(not Path(f"/proc/{pid}").exists() for pid in children)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
