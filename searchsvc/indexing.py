@@ -43,7 +43,7 @@ from .analysis import (
     squeeze_text,
 )
 from .corpus import Article
-from .literal import Literal
+from .substrings import VersionSubstrings, ensure_saved
 from .suggest import Suggester
 
 CURRENT_FILE = "CURRENT"
@@ -88,10 +88,8 @@ _cache_missing_length_columns()
 
 
 class LiteralField(FieldType):
-    """Unigrams and bigrams with positions, for literal matching only.
-
-    Not scorable: literal matches get constant scores, so Whoosh need not keep a
-    field-length column or look lengths up for every posting (a large part of build time).
+    """Unigrams and bigrams with positions. No longer in the schema (literal matching moved
+    to ``substrings``); kept because indexes written before pickled it in their TOC.
     """
 
     def __init__(self) -> None:
@@ -99,7 +97,9 @@ class LiteralField(FieldType):
 
 
 def make_schema() -> Schema:
-    """One document per paragraph chunk: ranking fields (jieba) plus recall fields (grams)."""
+    """One document per paragraph chunk: jieba-analysed text, title and heading, stored
+    fields for display, and the columns grouping and date order use. Literal matching
+    (recall) lives beside it, in ``substrings``."""
     words = jieba_analyzer()
     return Schema(
         id=ID(stored=True, unique=True),
@@ -111,8 +111,6 @@ def make_schema() -> Schema:
         subtitle=STORED(),
         heading=TEXT(analyzer=words, stored=True, phrase=False),
         text=TEXT(analyzer=words, stored=True, phrase=False),
-        grams=LiteralField(),
-        context_grams=LiteralField(),
         date=ID(stored=True, sortable=True),
         url=STORED(),
         tags=KEYWORD(stored=True, commas=True, lowercase=True),
@@ -128,7 +126,6 @@ def article_documents(article: Article) -> Iterator[dict[str, object]]:
     """The Whoosh documents (one per paragraph) of an article."""
     digest = article.content_hash
     for para in article.paragraphs:
-        context = "\n".join(x for x in (article.title, article.subtitle, para.heading) if x)
         doc: dict[str, object] = {
             "id": chunk_id(article.id, para.number),
             "article_id": article.id,
@@ -139,8 +136,6 @@ def article_documents(article: Article) -> Iterator[dict[str, object]]:
             "subtitle": article.subtitle,
             "heading": para.heading or "",
             "text": para.text,
-            "grams": para.text,
-            "context_grams": context,
             "url": article.url,
             "article_hash": digest,
         }
@@ -224,7 +219,10 @@ def index_exists(index_dir: Path) -> bool:
 
 
 def verify_version(ix: whoosh_index.Index, paragraphs: int, probe: Article | None) -> None:
-    """Check a new version before it is switched in: document count and a test search."""
+    """Check a new version before it is switched in: document count and a test search.
+    Saves the literal index of segments that lack one first (new or merged segments)."""
+    with ix.reader() as reader:
+        ensure_saved(Path(ix.storage.folder), (leaf for leaf, _offset in reader.leaf_readers()))
     with ix.searcher() as searcher:
         if searcher.doc_count() != paragraphs:
             raise IndexVerificationError(
@@ -236,10 +234,10 @@ def verify_version(ix: whoosh_index.Index, paragraphs: int, probe: Article | Non
         squeezed = squeeze_text(probe.paragraphs[0].text)[:6]
         if not squeezed:
             return
-        query = Literal("grams", squeezed)
         expected = chunk_id(probe.id, probe.paragraphs[0].number)
-        found = {hit["id"] for hit in searcher.search(query, limit=None)}
-        if expected not in found:
+        docnum = searcher.document_number(id=expected)
+        found = VersionSubstrings.from_searcher(searcher).documents_with(squeezed)
+        if docnum is None or docnum not in found:
             raise IndexVerificationError(f"test search for {squeezed!r} did not find {expected}")
 
 

@@ -20,19 +20,12 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from whoosh.collectors import (
-    CollapseCollector,
-    Collector,
-    SortingCollector,
-    TopCollector,
-    WrappingCollector,
-)
-from whoosh.query import And, AndMaybe, Not, NullQuery, Or, Query, Term, TermRange
-from whoosh.searching import Results, Searcher
-from whoosh.sorting import FieldFacet
+import numpy as np
+from whoosh.query import Term
+from whoosh.searching import Searcher
 
 from .analysis import content_words, jieba_words, squeeze, squeeze_text
-from .literal import Literal
+from .substrings import SegmentView, VersionSubstrings, encode
 
 MAX_QUERY_CHARS = 200
 MAX_KEYWORDS = 32
@@ -154,44 +147,41 @@ def parse_query(text: str, synonyms: Mapping[str, tuple[str, ...]] | None = None
     return ParsedQuery(tuple(tuple(g) for g in groups), tuple(excluded))
 
 
-def _keyword_query(keyword: Keyword) -> Query:
-    """The keyword (or a synonym) as a literal in the text, or else in the title/heading."""
-    options: list[Query] = []
-    for literal in keyword.literals:
-        options.append(Literal("grams", literal, TEXT_MATCH_SCORE))
-        options.append(Literal("context_grams", literal, CONTEXT_MATCH_SCORE))
-    return Or(options)
+@dataclass(frozen=True)
+class MatchSpec:
+    """What a paragraph must contain and how it scores, in terms of squeezed literals.
+
+    ``required``: every group must match; a group matches when one of its literals occurs
+    in the paragraph's text (earning ``text_score``) or in its title/heading (earning
+    ``context_score``); every literal found adds its score. ``bonus``: literals that add
+    their score when found in the text. ``excluded``: literals that remove a paragraph.
+    ``words``: the jieba words BM25 orders by."""
+
+    required: tuple[tuple[tuple[str, float, float], ...], ...]
+    bonus: tuple[tuple[str, float], ...] = ()
+    excluded: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
 
 
-def build_query(parsed: ParsedQuery) -> Query:
-    """The Whoosh query for the positive part of a parsed user query."""
-    if parsed.is_empty:
-        return NullQuery
-    clauses: list[Query] = []
-    for group in parsed.groups:
-        options = [_keyword_query(k) for k in group]
-        clauses.append(options[0] if len(options) == 1 else Or(options))
-    required: Query = clauses[0] if len(clauses) == 1 else And(clauses)
-    optional: list[Query] = []
+def _bm25_words(keywords: list[Keyword]) -> tuple[str, ...]:
+    return tuple(
+        dict.fromkeys(w.text for k in keywords for form in k.forms for w in jieba_words(form))
+    )
+
+
+def match_spec(parsed: ParsedQuery) -> MatchSpec:
+    """The literal match of a parsed user query: every group, in the text (or, scoring far
+    less, in the title/heading); the keywords side by side as typed earn a bonus."""
+    required = tuple(
+        tuple((lit, TEXT_MATCH_SCORE, CONTEXT_MATCH_SCORE) for k in group for lit in k.literals)
+        for group in parsed.groups
+    )
+    bonus: tuple[tuple[str, float], ...] = ()
     positive = parsed.positive
     if len(positive) > 1 and all(len(g) == 1 for g in parsed.groups):
-        # The keywords written side by side, as the user typed them, rank first.
-        optional.append(Literal("grams", "".join(k.literal for k in positive), ADJACENT_BONUS))
-    # One BM25F clause for all keywords, evaluated once per matching paragraph.
-    words = list(
-        dict.fromkeys(w.text for k in positive for form in k.forms for w in jieba_words(form))
-    )
-    optional.extend(
-        Term(name, word, boost=boost) for name, boost in FIELD_BOOSTS.items() for word in words
-    )
-    return AndMaybe(required, Or(optional)) if optional else required
-
-
-def exclusion_query(parsed: ParsedQuery) -> Query | None:
-    """What ``-keyword`` removes (the same literal match as a keyword), or None."""
-    if not parsed.excluded:
-        return None
-    return Or([_keyword_query(k) for k in parsed.excluded])
+        bonus = (("".join(k.literal for k in positive), ADJACENT_BONUS),)
+    excluded = tuple(lit for k in parsed.excluded for lit in k.literals)
+    return MatchSpec(required, bonus, excluded, _bm25_words(positive))
 
 
 def loose_keywords(parsed: ParsedQuery) -> list[Keyword]:
@@ -207,14 +197,14 @@ def loose_keywords(parsed: ParsedQuery) -> list[Keyword]:
     return list(words.values())[:MAX_KEYWORDS]
 
 
-def _back_off(searcher: Searcher, words: list[Keyword]) -> list[Keyword]:
+def _back_off(subs: VersionSubstrings, words: list[Keyword]) -> list[Keyword]:
     """Chinese words found nowhere, split into their two-character pieces: jieba sometimes
     glues a name to the next character ("魏舒史称" → 魏舒史, a word no passage contains)."""
     out: dict[str, Keyword] = {}
     for word in words:
         splittable = len(word.literal) >= 3 and not word.quoted
         splittable = splittable and all("\u4e00" <= ch <= "\u9fff" for ch in word.literal)
-        if not splittable or _occurs(searcher, _keyword_query(word)):
+        if not splittable or any(subs.occurs(lit) for lit in word.literals):
             out.setdefault(word.literal, word)
             continue
         for i in range(len(word.literal) - 1):
@@ -223,26 +213,16 @@ def _back_off(searcher: Searcher, words: list[Keyword]) -> list[Keyword]:
     return list(out.values())[:MAX_KEYWORDS]
 
 
-def fallback_query(words: list[Keyword], searcher: Searcher) -> Query:
+def fallback_spec(words: list[Keyword], subs: VersionSubstrings) -> MatchSpec:
     """Paragraphs containing any of ``words``; rarer words and more of them rank higher
-    (a coordination bonus weighted by IDF), then BM25F over their jieba words."""
-    n = max(1, searcher.doc_count_all())
-    options: list[Query] = []
+    (a coordination bonus weighted by IDF), then BM25 over their jieba words."""
+    n = max(1, subs.documents)
+    options: list[tuple[str, float, float]] = []
     for word in words:
         for literal in word.literals:
-            df = Literal("grams", literal).estimate_size(searcher.reader())
-            weight = COORDINATION * math.log(1 + n / (1 + df))
-            options.append(Literal("grams", literal, weight))
-            options.append(Literal("context_grams", literal, weight * CONTEXT_SHARE))
-    terms = list(
-        dict.fromkeys(w.text for k in words for form in k.forms for w in jieba_words(form))
-    )
-    ranking = [Term(f, t, boost=b) for f, b in FIELD_BOOSTS.items() for t in terms]
-    return AndMaybe(Or(options), Or(ranking)) if ranking else Or(options)
-
-
-def _occurs(searcher: Searcher, query: Query) -> bool:
-    return any(True for _ in searcher.docs_for_query(query))
+            weight = COORDINATION * math.log(1 + n / (1 + subs.occurrences(literal)))
+            options.append((literal, weight, weight * CONTEXT_SHARE))
+    return MatchSpec((tuple(options),), words=_bm25_words(words))
 
 
 def _near_words(searcher: Searcher, word: str) -> list[str]:
@@ -264,10 +244,11 @@ def did_you_mean(
     nowhere is replaced by the commonest indexed word one edit away. None if no such."""
     if parsed.excluded or any(len(group) > 1 for group in parsed.groups):
         return None
+    subs = VersionSubstrings.from_searcher(searcher)
     parts: list[str] = []
     changed = False
     for (keyword,) in parsed.groups:
-        if keyword.quoted or _occurs(searcher, _keyword_query(keyword)):
+        if keyword.quoted or any(subs.occurs(lit) for lit in keyword.literals):
             parts.append(keyword.raw)
             continue
         near = _near_words(searcher, keyword.literal)
@@ -279,7 +260,8 @@ def did_you_mean(
     if not changed:
         return None
     suggestion = " ".join(parts)
-    return suggestion if _occurs(searcher, build_query(parse_query(suggestion, synonyms))) else None
+    spec = match_spec(parse_query(suggestion, synonyms))
+    return suggestion if rank(subs, spec, 1, 60.0).total else None
 
 
 # --- highlighting -------------------------------------------------------------------
@@ -480,8 +462,8 @@ def search(
     """Run a user query; QueryError for input the caller must fix. With ``group``, at most
     GROUP_LIMIT paragraphs per article (each hit counts the others as ``more_in_article``).
 
-    Matching stops after ``time_budget`` seconds; the result is then ``partial`` (its
-    hits and total cover the paragraphs examined so far)."""
+    Matching stops after ``time_budget`` seconds (checked between index segments); the
+    result is then ``partial`` (its hits and total cover the segments examined)."""
     started = time.perf_counter()
     if time_budget is None:
         time_budget = DEFAULT_TIME_BUDGET
@@ -494,49 +476,38 @@ def search(
         raise QueryError("too_many_keywords", f"at most {MAX_KEYWORDS} keywords")
     if parsed.is_empty:
         return SearchResult(query, 0, page, size, _ms(started), [])
-    excluded = exclusion_query(parsed)
+    subs = VersionSubstrings.from_searcher(searcher)
     window = max(page * size, RERANK_WINDOW)
-    results, partial = _top_results(
-        searcher, build_query(parsed), excluded, window, time_budget, group, filters
-    )
+    spec = match_spec(parsed)
+    ranked = rank(subs, spec, window, time_budget, group, filters)
     keywords = parsed.positive
     matched_all = True
-    if len(results) < FALLBACK_BELOW and not partial:
-        words = [
-            w.with_synonyms(synonyms or {}) for w in _back_off(searcher, loose_keywords(parsed))
-        ]
+    if ranked.total < FALLBACK_BELOW and not ranked.partial:
+        words = [w.with_synonyms(synonyms or {}) for w in _back_off(subs, loose_keywords(parsed))]
         if [k.literal for k in words] != [k.literal for k in keywords] or len(words) > 1:
             # Too little matched every word: rank what matches some of them instead.
             # One budget for the whole search: the fallback gets what the first pass left.
             remaining = max(0.0, time_budget - (time.perf_counter() - started))
-            loose, partial = _top_results(
-                searcher, fallback_query(words, searcher), excluded, window, remaining, group,
-                filters,
-            )
-            if len(loose) > len(results):
-                results, keywords, matched_all = loose, words, False
-    total = len(results)
+            loose_spec = replace(fallback_spec(words, subs), excluded=spec.excluded)
+            loose = rank(subs, loose_spec, window, remaining, group, filters)
+            if loose.total > ranked.total:
+                ranked, keywords, matched_all = loose, words, False
     literals = [lit for k in keywords for lit in k.literals]
-    collapsed = getattr(results, "collapsed_counts", None) or {}
     first = (page - 1) * size
     if len(keywords) > 1 and filters.sort == "relevance":  # re-rank the window, then cut
-        window_hits = range(results.scored_length())
-        ranked = _rerank_by_proximity(
-            [(results.score(i) or 0.0, results[i].fields()) for i in window_hits], keywords
-        )[first : page * size]
+        window_hits = [(score, searcher.stored_fields(n)) for n, score in ranked.hits]
+        shown = _rerank_by_proximity(window_hits, keywords)[first : page * size]
     else:
-        ranked = [
-            (results.score(i) or 0.0, results[i].fields())
-            for i in range(first, min(page * size, results.scored_length()))
-        ]
-    hits = [_hit(fields, score, literals, collapsed) for score, fields in ranked]
-    nothing_matched_all = not matched_all or total == 0
+        page_hits = ranked.hits[first : page * size]
+        shown = [(score, searcher.stored_fields(n)) for n, score in page_hits]
+    hits = [_hit(fields, score, literals, ranked.collapsed) for score, fields in shown]
+    nothing_matched_all = not matched_all or ranked.total == 0
     in_time = time.perf_counter() - started < time_budget
     suggestion = (
         did_you_mean(searcher, parsed, synonyms) if nothing_matched_all and in_time else None
     )
     return SearchResult(
-        query, total, page, size, _ms(started), hits, partial, matched_all,
+        query, ranked.total, page, size, _ms(started), hits, ranked.partial, matched_all,
         [] if matched_all else [k.raw for k in keywords], group, suggestion,
     )
 
@@ -578,60 +549,6 @@ def _rerank_by_proximity(
     return scored
 
 
-class _OutOfTime(Exception):
-    pass
-
-
-class _Deadline(WrappingCollector):
-    """Stops collecting when the time budget is spent (checked every 256 matches)."""
-
-    def __init__(self, child: Collector, seconds: float):
-        super().__init__(child)
-        self.seconds = seconds
-        self.deadline = 0.0
-        self.collected = 0
-
-    def prepare(self, top_searcher, q, context):  # type: ignore[no-untyped-def]
-        super().prepare(top_searcher, q, context)
-        self.deadline = time.perf_counter() + self.seconds
-
-    def collect(self, sub_docnum: int):  # type: ignore[no-untyped-def]
-        self.collected += 1
-        if not self.collected & 255 and time.perf_counter() > self.deadline:
-            raise _OutOfTime
-        return self.child.collect(sub_docnum)
-
-
-class _GroupByArticle(CollapseCollector):
-    """Whoosh's CollapseCollector, counting every match per article: its own
-    ``collapsed_counts`` misses documents displaced by a better one from the same group."""
-
-    def __init__(self, child: Collector):
-        super().__init__(child, FieldFacet("article_id"), limit=GROUP_LIMIT)
-        self.matches_per_key: Counter[str] = Counter()
-
-    def prepare(self, top_searcher, q, context):  # type: ignore[no-untyped-def]
-        super().prepare(top_searcher, q, context)
-        keyer, counts = self.keyer, self.matches_per_key
-        key_for = keyer.key_for
-
-        def counting_key_for(matcher, sub_docnum):  # type: ignore[no-untyped-def]
-            key = key_for(matcher, sub_docnum)
-            counts[keyer.key_to_name(key)] += 1
-            return key
-
-        keyer.key_for = counting_key_for
-
-    def results(self):  # type: ignore[no-untyped-def]
-        results = self.child.results()
-        results.collapsed_counts = {
-            key: n - min(n, GROUP_LIMIT) for key, n in self.matches_per_key.items()
-        }
-        # What is shown, not what Whoosh thinks it collapsed (same undercount as above).
-        results._total = sum(min(n, GROUP_LIMIT) for n in self.matches_per_key.values())
-        return results
-
-
 @dataclass(frozen=True)
 class Filters:
     """Restrictions and order chosen beside the query (all optional)."""
@@ -640,15 +557,6 @@ class Filters:
     date_from: str | None = None  # "YYYY-MM-DD", inclusive
     date_to: str | None = None
     sort: str = "relevance"  # or "date" (newest first)
-
-    def query(self) -> Query | None:
-        """What a paragraph must match to be kept, or None when nothing is restricted."""
-        parts: list[Query] = []
-        if self.source:
-            parts.append(Term("source", self.source))
-        if self.date_from or self.date_to:
-            parts.append(TermRange("date", self.date_from, self.date_to))
-        return None if not parts else parts[0] if len(parts) == 1 else And(parts)
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -664,46 +572,213 @@ def validate_filters(filters: Filters) -> None:
         raise QueryError("invalid_source", "source must name a source file")
 
 
-def _top_results(
-    searcher: Searcher,
-    query: Query,
-    excluded: Query | None,
+# --- matching and ranking over the substring index ------------------------------------
+
+# BM25 over literal occurrences of the query's jieba words: term frequency and length
+# counted in characters of the squeezed text; a title/heading occurrence weighs less.
+BM25_K1 = 1.2
+BM25_B = 0.75
+CONTEXT_BOOST = 0.6
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The best matches (global document number, score), best first, and how many matched."""
+
+    hits: list[tuple[int, float]]
+    total: int
+    partial: bool = False
+    collapsed: dict[str, int] = field(default_factory=dict)  # article id → not shown
+
+
+class _Segment:
+    """One segment's part of one query: literal lookups, each done once."""
+
+    def __init__(self, view: SegmentView):
+        self.view = view
+        self.data = view.data
+        self._masks: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
+
+    def masks(self, literal: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Documents whose text / whose context contains ``literal`` (None: none)."""
+        found = self._masks.get(literal)
+        if found is None:
+            code = encode(literal)
+            text = ctx = None
+            docs = self.data.text_occurrences(code)
+            if len(docs):
+                text = np.zeros(self.data.size, dtype=bool)
+                text[docs] = True
+            contexts = self.data.context_occurrences(code)
+            if len(contexts):
+                hit = np.zeros(self.data.contexts, dtype=bool)
+                hit[contexts] = True
+                ctx = hit[self.data.doc_ctx]
+            found = self._masks[literal] = (text, ctx)
+        return found
+
+    def allowed(self, filters: Filters, sources: Mapping[str, int]) -> np.ndarray | None:
+        """Live documents passing the filters (None: every document)."""
+        mask = None if self.view.live is None else self.view.live.copy()
+        if filters.source:
+            wanted = sources.get(filters.source, -1)
+            mask = _and(mask, self.view.source[self.data.doc_source] == wanted)
+        if filters.date_from:
+            mask = _and(mask, self.data.doc_date >= _date_number(filters.date_from))
+        if filters.date_to:
+            mask = _and(mask, self.data.doc_date <= _date_number(filters.date_to))
+        return mask
+
+    def match(self, spec: MatchSpec, filters: Filters, sources: Mapping[str, int]):  # type: ignore[no-untyped-def]
+        """Matching documents (local numbers) and their scores."""
+        match = self.allowed(filters, sources)
+        parts: list[tuple[float, np.ndarray]] = []
+        for group in spec.required:
+            found: np.ndarray | None = None
+            for literal, text_score, context_score in group:
+                text, ctx = self.masks(literal)
+                for mask, score in ((text, text_score), (ctx, context_score)):
+                    if mask is not None:
+                        found = mask.copy() if found is None else found | mask
+                        parts.append((score, mask))
+            if found is None:
+                return _NOTHING, _NO_SCORES
+            match = _and(match, found)
+        for literal in spec.excluded:
+            for mask in self.masks(literal):
+                if mask is not None:
+                    match = _and(match, ~mask)
+        docs = np.flatnonzero(match) if match is not None else np.arange(self.data.size)
+        scores = np.zeros(len(docs))
+        if not len(docs):
+            return docs, scores
+        for score, mask in parts:
+            scores += score * mask[docs]
+        for literal, score in spec.bonus:
+            text, _ctx = self.masks(literal)
+            if text is not None:
+                scores += score * text[docs]
+        return docs, scores
+
+    def bm25(self, docs: np.ndarray, word: str, idf: float, avg_len: float,
+             avg_ctx_len: float) -> np.ndarray:
+        code = encode(word)
+        out = np.zeros(len(docs))
+        occurrences = self.data.text_occurrences(code)
+        if len(occurrences):
+            tf = _counts_at(occurrences, docs, self.data.size)
+            out += _bm25(tf, self.data.doc_len[docs], avg_len, idf)
+        contexts = self.data.context_occurrences(code)
+        if len(contexts):
+            doc_ctx = self.data.doc_ctx[docs]
+            tf = np.bincount(contexts, minlength=self.data.contexts)[doc_ctx]
+            out += CONTEXT_BOOST * _bm25(tf, self.view.ctx_len[doc_ctx], avg_ctx_len, idf)
+        return out
+
+
+_NOTHING = np.zeros(0, dtype=np.int64)
+_NO_SCORES = np.zeros(0)
+
+
+def _and(mask: np.ndarray | None, other: np.ndarray) -> np.ndarray:
+    return other if mask is None else mask & other
+
+
+def _counts_at(occurrences: np.ndarray, docs: np.ndarray, size: int) -> np.ndarray:
+    """How many of ``occurrences`` (document numbers) fall on each of ``docs``."""
+    if len(occurrences) * 16 > size:
+        return np.bincount(occurrences, minlength=size)[docs]
+    ordered = np.sort(occurrences)
+    return np.searchsorted(ordered, docs, "right") - np.searchsorted(ordered, docs, "left")
+
+
+def _bm25(tf: np.ndarray, length: np.ndarray, avg_len: float, idf: float) -> np.ndarray:
+    tf = tf.astype(np.float64)
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * length / avg_len)
+    return idf * tf * (BM25_K1 + 1) / (tf + norm)
+
+
+def _date_number(value: str) -> int:
+    return int(value.replace("-", "")) if value else 0
+
+
+def rank(
+    subs: VersionSubstrings,
+    spec: MatchSpec,
     limit: int,
-    budget: float,
+    budget: float | None = None,
     group: bool = False,
     filters: Filters | None = None,
-) -> tuple[Results, bool]:
-    """The ``limit`` best matches of ``query`` minus ``excluded``, and the exact total.
+) -> Ranked:
+    """The ``limit`` best paragraphs matching ``spec`` and the exact total.
 
-    Whoosh's default collector "replaces" matchers with cheaper ones as the minimum score
-    rises, and that prunes matching documents under ``AndMaybe``/``ConstantScoreQuery``
-    (wrong totals and wrong top hits). So: collect every match without those shortcuts.
-    """
+    Each segment is matched whole, in numpy; the budget is checked between segments, and a
+    search out of time returns what the segments examined so far hold, flagged partial."""
     filters = filters or Filters()
-    top: Collector
-    if filters.sort == "date":
-        top = SortingCollector(FieldFacet("date", reverse=True), limit=limit)
+    deadline = None if budget is None else time.perf_counter() + budget
+    n = max(1, subs.documents)
+    idf = {w: math.log(1 + n / (1 + subs.occurrences(w))) for w in spec.words}
+    docs: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    articles: list[np.ndarray] = []
+    dates: list[np.ndarray] = []
+    partial = False
+    for number, view in enumerate(subs.segments):
+        if number and deadline is not None and time.perf_counter() > deadline:
+            partial = True
+            break
+        segment = _Segment(view)
+        local, score = segment.match(spec, filters, subs.sources)
+        if not len(local):
+            continue
+        for word, weight in idf.items():
+            score += segment.bm25(local, word, weight, subs.avg_len, subs.avg_ctx_len)
+        docs.append(local + view.offset)
+        scores.append(score)
+        articles.append(view.article[view.data.doc_article[local]])
+        dates.append(view.data.doc_date[local])
+    if not docs:
+        return Ranked([], 0, partial)
+    all_docs, all_scores = np.concatenate(docs), np.concatenate(scores)
+    all_articles = np.concatenate(articles)
+    # Best first; equal scores in index order (deterministic, like Whoosh's collectors).
+    primary = -np.concatenate(dates) if filters.sort == "date" else -all_scores
+    if not group:
+        order = _first(primary, all_docs, limit)
+        hits = [(int(all_docs[i]), float(all_scores[i])) for i in order]
+        return Ranked(hits, len(all_docs), partial)
+    per_article = np.bincount(all_articles)
+    shown = np.minimum(per_article, GROUP_LIMIT)
+    hits, seen = [], Counter()  # type: ignore[var-annotated]
+    wanted = limit
+    while True:
+        order = _first(primary, all_docs, wanted)
+        hits, seen = [], Counter()
+        for i in order:
+            article = int(all_articles[i])
+            if seen[article] < GROUP_LIMIT:
+                seen[article] += 1
+                hits.append((int(all_docs[i]), float(all_scores[i])))
+                if len(hits) == limit:
+                    break
+        if len(hits) == limit or len(order) == len(all_docs):
+            break
+        wanted *= 4
+    collapsed = {
+        subs.articles[a]: int(per_article[a] - shown[a]) for a in seen if per_article[a] > shown[a]
+    }
+    return Ranked(hits, int(shown.sum()), partial, collapsed)
+
+
+def _first(primary: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
+    """Indexes of the ``k`` smallest ``primary`` values, ties by document number, in order."""
+    if len(primary) > k:
+        threshold = np.partition(primary, k - 1)[k - 1]
+        candidates = np.flatnonzero(primary <= threshold)
     else:
-        top = TopCollector(limit=limit, usequality=False, replace=0)
-    collector: Collector = _Deadline(top, budget)
-    if group:
-        collector = _GroupByArticle(collector)
-    # Filters and exclusions go into the query itself: Whoosh's FilterCollector bypasses
-    # the collapsing collector's own loop (grouped results came out empty).
-    allowed = filters.query()
-    if allowed is not None:
-        query = And([query, allowed])
-    if excluded is not None:
-        # And + Not, not AndNot: Whoosh's AndNot matcher lets excluded documents through
-        # when its negative side is a union of literal/phrase matchers.
-        query = And([query, Not(excluded)])
-    try:
-        searcher.search_with_collector(query, collector)
-    except _OutOfTime:
-        # Out of time: what was collected so far, flagged partial (a bounded worst case
-        # beats an exact answer nobody waits for).
-        return top.results(), True
-    return collector.results(), False
+        candidates = np.arange(len(primary))
+    order = candidates[np.lexsort((docs[candidates], primary[candidates]))]
+    return order[:k]
 
 
 def _ms(started: float) -> float:

@@ -266,7 +266,7 @@ def test_write_failure_is_a_clear_error_and_the_live_index_is_untouched(
     index_dir = tmp_path / "index"
     sync(seeds, index_dir)
     live = current_version(index_dir)
-    write_feed(seeds / "feeds" / "big.jsonl", feed_lines(400, start=1000))
+    write_feed(seeds / "feeds" / "big.jsonl", feed_lines(1500, start=1000))
     proc = subprocess.run(
         [sys.executable, "-m", "searchsvc", "update", "--seeds", str(seeds),
          "--index", str(index_dir)],

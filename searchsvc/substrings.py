@@ -1,0 +1,350 @@
+"""Where each literal occurs: suffix arrays beside every Whoosh segment.
+
+In: a Whoosh segment's stored paragraphs (text, title, subtitle, heading, article, date,
+source). Out: numpy arrays saved beside the segment's own files
+(``<segment>.sub_<name>.npy``, named so that Whoosh deletes them with the segment), and for
+a searcher a ``VersionSubstrings`` view: for any literal, the paragraphs whose squeezed text
+(or title/heading) contains it and how often, from a binary search and one array slice.
+
+Why: the literal match decides whether a paragraph matches at all, and common words match
+100,000 paragraphs. Whoosh evaluates matchers one document at a time in Python
+(5–10 µs each); here a whole posting list is one numpy slice, so a query costs
+milliseconds whatever it matches, and totals stay exact.
+
+Layout of one segment (``n`` documents, Whoosh's local document numbers):
+
+* ``text``: the squeezed paragraph texts as UTF-16 code units (big-endian, so that byte
+  order is code order), each followed by a 0 separator; ``sa`` its suffix array;
+  ``sa_doc`` the document of each suffix; ``doc_len`` the squeezed length of each document.
+* ``ctx_*``: the same for the distinct contexts (title + subtitle + heading, squeezed);
+  ``doc_ctx`` the context of each document.
+* ``doc_article``, ``doc_source``, ``doc_date`` (YYYYMMDD, 0 when unknown): grouping,
+  filters and date order; the article and source names are in ``sub_meta.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydivsufsort import divsufsort
+
+from .analysis import squeeze_text
+
+_CODE = np.dtype(">u2")
+_ARRAYS = (
+    "text", "sa", "sa_doc", "doc_len",
+    "ctx_text", "ctx_sa", "ctx_sa_ctx", "doc_ctx",
+    "doc_article", "doc_source", "doc_date",
+)
+META = "sub_meta.json"
+
+
+def _file(folder: Path, segment_id: str, name: str) -> Path:
+    return folder / f"{segment_id}.{'sub_' + name + '.npy' if name != META else META}"
+
+
+def encode(literal: str) -> bytes:
+    """A squeezed literal as the index stores text (UTF-16 big-endian code units)."""
+    return literal.encode("utf-16-be")
+
+
+def _suffix_array(strings: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenated code units (0 after each string), suffix array, owner of each suffix,
+    and each string's length in code units."""
+    encoded = [encode(s) for s in strings]
+    lengths = np.fromiter((len(b) // 2 for b in encoded), dtype=np.int32, count=len(encoded))
+    text = np.frombuffer(b"\0\0".join([*encoded, b""]), dtype=_CODE)
+    if len(text) == 0:
+        empty = np.zeros(0, dtype=np.int32)
+        return text.copy(), empty, empty, lengths
+    sa = divsufsort(text.astype(np.uint16)).astype(np.int32)
+    owner = np.repeat(np.arange(len(strings), dtype=np.int32), lengths + 1)
+    return text, sa, owner[sa], lengths
+
+
+def _date_number(value: object) -> int:
+    text = str(value or "")
+    digits = text[:4] + text[5:7] + text[8:10]
+    return int(digits) if len(text) >= 10 and digits.isdigit() else 0
+
+
+def _ordinals(values: list[str]) -> tuple[np.ndarray, list[str]]:
+    names: dict[str, int] = {}
+    ordinals = np.fromiter(
+        (names.setdefault(v, len(names)) for v in values), dtype=np.int32, count=len(values)
+    )
+    return ordinals, list(names)
+
+
+def build_arrays(docs: Iterable[Mapping[str, object]]) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays and names of one segment, from its documents' stored fields in order."""
+    texts: list[str] = []
+    contexts: list[str] = []
+    articles: list[str] = []
+    sources: list[str] = []
+    dates: list[int] = []
+    for fields in docs:
+        texts.append(squeeze_text(str(fields.get("text") or "")))
+        parts = (fields.get("title"), fields.get("subtitle"), fields.get("heading"))
+        contexts.append("\n".join(str(p) for p in parts if p))
+        articles.append(str(fields.get("article_id") or ""))
+        sources.append(str(fields.get("source") or ""))
+        dates.append(_date_number(fields.get("date")))
+    doc_ctx, distinct_contexts = _ordinals(contexts)
+    text, sa, sa_doc, doc_len = _suffix_array(texts)
+    ctx_text, ctx_sa, ctx_sa_ctx, _ = _suffix_array([squeeze_text(c) for c in distinct_contexts])
+    doc_article, article_names = _ordinals(articles)
+    doc_source, source_names = _ordinals(sources)
+    arrays = {
+        "text": text, "sa": sa, "sa_doc": sa_doc, "doc_len": doc_len,
+        "ctx_text": ctx_text, "ctx_sa": ctx_sa, "ctx_sa_ctx": ctx_sa_ctx, "doc_ctx": doc_ctx,
+        "doc_article": doc_article, "doc_source": doc_source,
+        "doc_date": np.asarray(dates, dtype=np.int32),
+    }
+    return arrays, {"articles": article_names, "sources": source_names}
+
+
+@dataclass(frozen=True)
+class SegmentSubstrings:
+    """The arrays of one segment (memory-mapped when read from disk)."""
+
+    text: np.ndarray
+    sa: np.ndarray
+    sa_doc: np.ndarray
+    doc_len: np.ndarray
+    ctx_text: np.ndarray
+    ctx_sa: np.ndarray
+    ctx_sa_ctx: np.ndarray
+    doc_ctx: np.ndarray
+    doc_article: np.ndarray
+    doc_source: np.ndarray
+    doc_date: np.ndarray
+    articles: list[str]
+    sources: list[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.doc_len)
+
+    @property
+    def contexts(self) -> int:
+        return int(self.doc_ctx.max()) + 1 if len(self.doc_ctx) else 0
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], meta: Mapping) -> SegmentSubstrings:
+        return cls(**{k: arrays[k] for k in _ARRAYS}, articles=list(meta["articles"]),
+                   sources=list(meta["sources"]))
+
+    @classmethod
+    def from_reader(cls, leaf) -> SegmentSubstrings:  # type: ignore[no-untyped-def]
+        """Built from a Whoosh segment reader's stored fields (deleted documents included:
+        arrays are indexed by the segment's document numbers)."""
+        docs = (leaf.stored_fields(n) for n in range(leaf.doc_count_all()))
+        return cls.from_arrays(*build_arrays(docs))
+
+    def save(self, folder: Path, segment_id: str) -> None:
+        """Write the arrays; the meta file, written last, marks them complete."""
+        for name in _ARRAYS:
+            with open(_file(folder, segment_id, name), "wb") as fh:
+                np.save(fh, getattr(self, name), allow_pickle=False)
+        meta = {"articles": self.articles, "sources": self.sources}
+        _file(folder, segment_id, META).write_text(
+            json.dumps(meta, ensure_ascii=False), encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, folder: Path, segment_id: str) -> SegmentSubstrings | None:
+        """The saved arrays (memory-mapped), or None when the segment has none."""
+        meta_file = _file(folder, segment_id, META)
+        if not meta_file.is_file():
+            return None
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        arrays = {n: np.load(_file(folder, segment_id, n), mmap_mode="r") for n in _ARRAYS}
+        return cls.from_arrays(arrays, meta)
+
+    # --- lookups ---------------------------------------------------------------------
+
+    def text_occurrences(self, code: bytes) -> np.ndarray:
+        """Document of each occurrence of the encoded literal in paragraph texts."""
+        lo, hi = _find(self.text, self.sa, code)
+        return self.sa_doc[lo:hi]
+
+    def context_occurrences(self, code: bytes) -> np.ndarray:
+        """Context of each occurrence of the encoded literal in titles/headings."""
+        lo, hi = _find(self.ctx_text, self.ctx_sa, code)
+        return self.ctx_sa_ctx[lo:hi]
+
+
+def _find(text: np.ndarray, sa: np.ndarray, code: bytes) -> tuple[int, int]:
+    """The range of ``sa`` whose suffixes start with ``code`` (two binary searches)."""
+    width = len(code) // 2
+    if width == 0 or len(sa) == 0:
+        return 0, 0
+
+    def prefix(i: int) -> bytes:
+        start = int(sa[i])
+        return text[start : start + width].tobytes()
+
+    lo, hi = 0, len(sa)
+    while lo < hi:  # first suffix >= code
+        mid = (lo + hi) // 2
+        if prefix(mid) < code:
+            lo = mid + 1
+        else:
+            hi = mid
+    start, hi = lo, len(sa)
+    while lo < hi:  # first suffix whose prefix > code
+        mid = (lo + hi) // 2
+        if prefix(mid) <= code:
+            lo = mid + 1
+        else:
+            hi = mid
+    return start, lo
+
+
+def ensure_saved(folder: Path, leaves: Iterable) -> int:  # type: ignore[type-arg]
+    """Build and save the arrays of every segment that has none; how many were built."""
+    built = 0
+    for leaf in leaves:
+        segment_id = leaf.segment().segment_id()
+        if not _file(folder, segment_id, META).is_file():
+            SegmentSubstrings.from_reader(leaf).save(folder, segment_id)
+            built += 1
+    return built
+
+
+# --- a searcher's view --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    """One segment as a searcher sees it: its arrays, first global document number, and
+    which documents are live (None: all)."""
+
+    data: SegmentSubstrings
+    offset: int
+    live: np.ndarray | None
+    article: np.ndarray  # the segment's article ordinals → the version's
+    source: np.ndarray  # the segment's source ordinals → the version's
+    ctx_len: np.ndarray  # length of each context
+
+
+@dataclass(frozen=True)
+class VersionSubstrings:
+    """Every segment of a searcher's reader, with names shared across segments."""
+
+    segments: tuple[SegmentView, ...]
+    articles: tuple[str, ...]
+    sources: dict[str, int]
+    documents: int  # live documents
+    avg_len: float
+    avg_ctx_len: float
+
+    @classmethod
+    def from_searcher(cls, searcher) -> VersionSubstrings:  # type: ignore[no-untyped-def]
+        """The view of ``searcher``'s segments (cached per reader: segments never change)."""
+        reader = searcher.reader()
+        with _lock:
+            view = _views.get(reader)
+        if view is None:
+            view = cls._build(reader)
+            with _lock:
+                _views[reader] = view
+        return view
+
+    @classmethod
+    def _build(cls, reader) -> VersionSubstrings:  # type: ignore[no-untyped-def]
+        articles: dict[str, int] = {}
+        sources: dict[str, int] = {}
+        views: list[SegmentView] = []
+        lengths: list[float] = [0.0, 0.0]
+        documents = 0
+        for leaf, offset in reader.leaf_readers():
+            data = _segment_data(leaf)
+            live = None
+            if leaf.has_deletions():
+                live = np.ones(data.size, dtype=bool)
+                deleted = [n for n in range(data.size) if leaf.is_deleted(n)]
+                live[deleted] = False
+            article = np.fromiter(
+                (articles.setdefault(a, len(articles)) for a in data.articles), dtype=np.int32
+            )
+            source = np.fromiter(
+                (sources.setdefault(s, len(sources)) for s in data.sources), dtype=np.int32
+            )
+            ctx_len = np.diff(np.flatnonzero(data.ctx_text == 0), prepend=-1) - 1
+            views.append(SegmentView(data, offset, live, article, source, ctx_len))
+            documents += data.size if live is None else int(live.sum())
+            lengths[0] += float(data.doc_len.sum())
+            if len(ctx_len):
+                lengths[1] += float(ctx_len[data.doc_ctx].sum())
+        total = max(1, sum(v.data.size for v in views))
+        return cls(tuple(views), tuple(articles), sources, documents,
+                   max(1.0, lengths[0] / total), max(1.0, lengths[1] / total))
+
+    def occurrences(self, literal: str) -> int:
+        """How often ``literal`` occurs in paragraph texts (deleted documents included)."""
+        code = encode(literal)
+        return sum(len(v.data.text_occurrences(code)) for v in self.segments)
+
+    def documents_with(self, literal: str) -> set[int]:
+        """Global numbers of the live documents whose text contains ``literal``."""
+        code = encode(literal)
+        found: set[int] = set()
+        for v in self.segments:
+            docs = np.unique(v.data.text_occurrences(code))
+            if v.live is not None:
+                docs = docs[v.live[docs]]
+            found.update((docs + v.offset).tolist())
+        return found
+
+    def occurs(self, literal: str) -> bool:
+        """Whether some live paragraph's text, title or heading contains ``literal``."""
+        code = encode(literal)
+        for v in self.segments:
+            docs = v.data.text_occurrences(code)
+            if v.live is not None:
+                docs = docs[v.live[docs]]
+            if len(docs):
+                return True
+            ctx = v.data.context_occurrences(code)
+            if len(ctx):
+                hit = np.zeros(v.data.contexts, dtype=bool)
+                hit[ctx] = True
+                mask = hit[v.data.doc_ctx]
+                if v.live is not None:
+                    mask &= v.live
+                if mask.any():
+                    return True
+        return False
+
+
+_lock = threading.Lock()
+_views: weakref.WeakKeyDictionary[object, VersionSubstrings] = weakref.WeakKeyDictionary()
+_segments: dict[tuple[str, str], SegmentSubstrings] = {}
+
+
+def _segment_data(leaf) -> SegmentSubstrings:  # type: ignore[no-untyped-def]
+    """A segment's arrays: from disk (shared by every reader of the folder), or built in
+    memory for an index written before they existed (``searchsvc update`` saves them)."""
+    # Whoosh keeps the folder only on its storage (the second of an overlay, for a
+    # segment in a compound file).
+    storage = leaf._storage
+    folder = Path(getattr(storage, "b", storage).folder)
+    segment_id = leaf.segment().segment_id()
+    key = (str(folder), segment_id)
+    with _lock:
+        data = _segments.get(key)
+    if data is None:
+        data = SegmentSubstrings.load(folder, segment_id) or SegmentSubstrings.from_reader(leaf)
+        with _lock:
+            if len(_segments) > 256:
+                _segments.clear()
+            _segments[key] = data
+    return data
