@@ -87,9 +87,8 @@ def normalize(text: str) -> Normalized:
     return Normalized("".join(out), tuple(origin))
 
 
-def is_word_char(ch: str) -> bool:
-    """Letters, digits and CJK ideographs; not punctuation, symbols or spaces."""
-    return ch.isalnum()
+is_word_char = str.isalnum
+"""Letters, digits and CJK ideographs; not punctuation, symbols or spaces."""
 
 
 @dataclass(frozen=True)
@@ -106,18 +105,14 @@ class Squeezed:
 def squeeze(text: str) -> Squeezed:
     """Normalise ``text`` and keep only word characters (the unit of literal matching)."""
     norm = normalize(text)
-    chars: list[str] = []
-    origin: list[int] = []
-    for i, ch in enumerate(norm.text):
-        if is_word_char(ch):
-            chars.append(ch)
-            origin.append(norm.original_index(i))
-    return Squeezed("".join(chars), tuple(origin))
+    kept = [i for i, ch in enumerate(norm.text) if ch.isalnum()]  # is_word_char, inlined
+    origin = kept if norm.origin is None else [norm.origin[i] for i in kept]
+    return Squeezed("".join(filter(is_word_char, norm.text)), tuple(origin))
 
 
 def squeeze_text(text: str) -> str:
-    """Only the squeezed string (no map): what the gram field indexes."""
-    return "".join(ch for ch in _fold(text) if is_word_char(ch))
+    """Only the squeezed string (no map): what literal matching compares."""
+    return "".join(filter(is_word_char, _fold(text)))
 
 
 def grams(squeezed: str) -> list[str]:

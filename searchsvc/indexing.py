@@ -97,9 +97,9 @@ class LiteralField(FieldType):
 
 
 def make_schema() -> Schema:
-    """One document per paragraph chunk: jieba-analysed text, title and heading, stored
-    fields for display, and the columns grouping and date order use. Literal matching
-    (recall) lives beside it, in ``substrings``."""
+    """One document per paragraph chunk: jieba-analysed text (the lexicon behind
+    did-you-mean and autocomplete), stored fields for display, ids and columns. Literal
+    matching and ranking live beside it, in ``substrings``."""
     words = jieba_analyzer()
     return Schema(
         id=ID(stored=True, unique=True),
@@ -107,9 +107,12 @@ def make_schema() -> Schema:
         source=ID(stored=True),
         paragraph=NUMERIC(stored=True, sortable=True),
         kind=ID(stored=True),
-        title=TEXT(analyzer=words, stored=True, phrase=False),
+        # Titles and headings are matched and ranked through ``substrings`` (their
+        # contexts are deduplicated there); indexing them per paragraph would only add
+        # postings to write.
+        title=STORED(),
         subtitle=STORED(),
-        heading=TEXT(analyzer=words, stored=True, phrase=False),
+        heading=STORED(),
         text=TEXT(analyzer=words, stored=True, phrase=False),
         date=ID(stored=True, sortable=True),
         url=STORED(),

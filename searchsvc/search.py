@@ -47,7 +47,6 @@ ADJACENT_BONUS = 50.0
 FALLBACK_BELOW = 1  # fall back only when nothing matches every word: AND stays AND
 COORDINATION = 4.0
 CONTEXT_SHARE = 0.2
-FIELD_BOOSTS = {"text": 1.0, "title": 0.6, "heading": 0.4}
 # Proximity: up to PROXIMITY_BONUS when all keywords stand side by side, less as the
 # stretch holding them grows; applied to the first RERANK_WINDOW results.
 PROXIMITY_BONUS = 30.0

@@ -28,7 +28,7 @@ import json
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +127,9 @@ class SegmentSubstrings:
     doc_date: np.ndarray
     articles: list[str]
     sources: list[str]
+    _ranges: dict[tuple[str, bytes], tuple[int, int]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def size(self) -> int:
@@ -172,13 +175,26 @@ class SegmentSubstrings:
 
     def text_occurrences(self, code: bytes) -> np.ndarray:
         """Document of each occurrence of the encoded literal in paragraph texts."""
-        lo, hi = _find(self.text, self.sa, code)
+        lo, hi = self._range("text", code)
         return self.sa_doc[lo:hi]
 
     def context_occurrences(self, code: bytes) -> np.ndarray:
         """Context of each occurrence of the encoded literal in titles/headings."""
-        lo, hi = _find(self.ctx_text, self.ctx_sa, code)
+        lo, hi = self._range("ctx", code)
         return self.ctx_sa_ctx[lo:hi]
+
+    def _range(self, which: str, code: bytes) -> tuple[int, int]:
+        # A query looks the same words up several times (matching, IDF, BM25), and
+        # popular words recur across queries: remember recent ranges.
+        key = (which, code)
+        found = self._ranges.get(key)
+        if found is None:
+            text, sa = (self.text, self.sa) if which == "text" else (self.ctx_text, self.ctx_sa)
+            found = _find(text, sa, code)
+            if len(self._ranges) >= 8192:
+                self._ranges.clear()
+            self._ranges[key] = found
+        return found
 
 
 def _find(text: np.ndarray, sa: np.ndarray, code: bytes) -> tuple[int, int]:
