@@ -1,13 +1,16 @@
-"""User queries to results: syntax, Whoosh queries, scoring, paging and highlighting.
+"""User queries to results: syntax, matching, scoring, paging and highlighting.
 
-In: a Whoosh searcher (from ``indexing.LiveIndex``) and the query string as typed.
+In: a Whoosh searcher (from ``indexing.LiveIndex``; its segments' literal index from
+``substrings``) and the query string as typed.
 Out: plain records (``SearchResult``, ``Hit``, ``ArticleView``) with HTML-safe highlights.
 
 Query syntax: space-separated keywords must all match; ``a OR b`` matches either;
 ``-word`` excludes; ``"exact phrase"`` is one literal (spaces and punctuation inside are
 ignored for matching). A keyword matches a paragraph that contains it as a literal
 substring (after NFKC, case folding, and ignoring punctuation/spaces), in its text or in
-its article title/heading; jieba words (BM25F) order the matches.
+its article title/heading; BM25 over the query's jieba words orders the matches.
+Matching and scoring run in numpy over whole occurrence arrays (``rank``); Whoosh supplies
+the stored paragraphs and the jieba lexicon (did-you-mean).
 """
 
 from __future__ import annotations
@@ -35,15 +38,15 @@ SNIPPET_CHARS = 160
 GROUP_LIMIT = 2  # paragraphs shown per article when results are grouped
 DEFAULT_TIME_BUDGET = 0.25  # seconds of matching per query
 
-# Scores: the literal match decides *whether* a paragraph matches; jieba's BM25F decides
+# Scores: the literal match decides *whether* a paragraph matches; BM25 decides
 # the order among equals. The constants make the order, in effect: first by how many
 # keywords the paragraph's own text contains (a title/heading match counts far less),
-# then the keywords side by side as typed, then BM25F (which stays well below 50).
+# then the keywords side by side as typed, then BM25 (which stays well below 50).
 TEXT_MATCH_SCORE = 100.0
 CONTEXT_MATCH_SCORE = 1.0
 ADJACENT_BONUS = 50.0
 # Fallback ranking (too little matches every word): per word found, COORDINATION × its IDF
-# (a title/heading match earns CONTEXT_SHARE of that), plus BM25F.
+# (a title/heading match earns CONTEXT_SHARE of that), plus BM25.
 FALLBACK_BELOW = 1  # fall back only when nothing matches every word: AND stays AND
 COORDINATION = 4.0
 CONTEXT_SHARE = 0.2
