@@ -627,8 +627,9 @@ class _Segment:
             mask = _and(mask, self.view.source[self.data.doc_source] == wanted)
         if filters.date_from:
             mask = _and(mask, self.data.doc_date >= _date_number(filters.date_from))
-        if filters.date_to:
-            mask = _and(mask, self.data.doc_date <= _date_number(filters.date_to))
+        if filters.date_to:  # 0 is "no date": never within a range
+            dates = self.data.doc_date
+            mask = _and(mask, (dates <= _date_number(filters.date_to)) & (dates > 0))
         return mask
 
     def match(self, spec: MatchSpec, filters: Filters, sources: Mapping[str, int]):  # type: ignore[no-untyped-def]

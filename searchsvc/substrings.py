@@ -343,7 +343,11 @@ class VersionSubstrings:
 
 _lock = threading.Lock()
 _views: weakref.WeakKeyDictionary[object, VersionSubstrings] = weakref.WeakKeyDictionary()
-_segments: dict[tuple[str, str], SegmentSubstrings] = {}
+# Weak: a segment's arrays (and the mapped files of a pruned version) go with the last
+# reader that uses them.
+_segments: weakref.WeakValueDictionary[tuple[str, str], SegmentSubstrings] = (
+    weakref.WeakValueDictionary()
+)
 
 
 def _segment_data(leaf) -> SegmentSubstrings:  # type: ignore[no-untyped-def]
@@ -360,7 +364,5 @@ def _segment_data(leaf) -> SegmentSubstrings:  # type: ignore[no-untyped-def]
     if data is None:
         data = SegmentSubstrings.load(folder, segment_id) or SegmentSubstrings.from_reader(leaf)
         with _lock:
-            if len(_segments) > 256:
-                _segments.clear()
             _segments[key] = data
     return data

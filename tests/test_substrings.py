@@ -1,0 +1,572 @@
+"""Literal matching over per-segment suffix arrays (searchsvc.substrings), against brute force.
+
+Every test builds a real Whoosh index (real jieba, real lifecycle) and compares what the
+suffix arrays answer with a plain scan of the stored paragraphs: a literal occurs in a
+paragraph iff its squeezed form is a substring of the squeezed stored text (or, for
+``occurs`` and query matching, of the squeezed title + subtitle + heading).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from whoosh import index as whoosh_index
+
+from searchsvc.analysis import squeeze_text
+from searchsvc.corpus import Article, Paragraph
+from searchsvc.indexing import LiveIndex, current_version
+from searchsvc.lifecycle import build_from_articles, sync
+from searchsvc.search import Filters, match_spec, parse_query, rank, search
+from searchsvc.substrings import META, SegmentSubstrings, VersionSubstrings, ensure_saved
+
+ARRAY_NAMES = (
+    "text", "sa", "sa_doc", "doc_len",
+    "ctx_text", "ctx_sa", "ctx_sa_ctx", "doc_ctx",
+    "doc_article", "doc_source", "doc_date",
+)
+
+# A small vocabulary, so that literals repeat across paragraphs (many suffixes share long
+# prefixes), mixing CJK, Traditional forms (醫 → 医), ASCII in both cases, full-width forms
+# (ＥＣＭＯ, １２), characters outside the BMP (surrogate pairs in UTF-16: 𠀀 U+20000,
+# 𪚥 U+2A6A5), a BMP ideograph above the surrogate range (﨑 U+FA11: code-unit order differs
+# from code-point order), and characters NFKC expands (ß → ss, ½ → 12, 𝐀 → a).
+WORDS = [
+    "医院", "醫院", "急救", "中心", "救治", "患者", "的", "ECMO", "ＥＣＭＯ", "ecmo", "Ecmo",
+    "Ab", "aB", "x", "X", "12", "１２", "2024年", "𠀀", "𪚥", "𠀀𪚥", "﨑", "﨑𠀀", "ß", "½", "𝐀",
+]
+PUNCT = ["，", "。", "！", "—", "（", "）", " ", "《", "》", "-", "…", "、", "\u3000"]
+
+TITLE_ONLY = "题眼甲乙"
+SUBTITLE_ONLY = "副题丙丁"
+HEADING_ONLY = "章节戊己"
+
+
+def _paragraph(rng: random.Random, low: int = 3, high: int = 12) -> str:
+    parts: list[str] = []
+    for _ in range(rng.randint(low, high)):
+        parts.append(rng.choice(WORDS))
+        if rng.random() < 0.4:
+            parts.append(rng.choice(PUNCT))
+    return "".join(parts)
+
+
+def _corpus() -> list[Article]:
+    rng = random.Random(20240501)
+    articles = []
+    for i in range(30):
+        heading = rng.choice([None, None, "分节" + rng.choice(WORDS)])
+        texts = [_paragraph(rng) for _ in range(rng.randint(1, 4))]
+        articles.append(Article(
+            id=f"art{i}",
+            source=f"src{i % 3}.txt",
+            title=f"第{i}篇" + rng.choice(WORDS),
+            paragraphs=tuple(Paragraph(n, t, heading) for n, t in enumerate(texts, start=1)),
+            subtitle=rng.choice([None, "小标" + rng.choice(WORDS)]),
+            date=rng.choice([None, "2023-12-31", "2024-01-05", "2024-06-30"]),
+        ))
+    # Title, subtitle and heading literals found in no paragraph text.
+    articles.append(Article(
+        id="ctx", source="src0.txt", title=f"{TITLE_ONLY} Title", subtitle=SUBTITLE_ONLY,
+        paragraphs=(Paragraph(1, "医院ECMO", HEADING_ONLY), Paragraph(2, "患者x𪚥𠀀", None)),
+    ))
+    # A paragraph that squeezes to nothing, between two that do not.
+    articles.append(Article(
+        id="punct", source="src1.txt", title="标点",
+        paragraphs=(Paragraph(1, "ab𠀀", None), Paragraph(2, "——。…", None),
+                    Paragraph(3, "𪚥ab", None)),
+    ))
+    return articles
+
+
+@pytest.fixture(scope="module")
+def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    index_dir = tmp_path_factory.mktemp("substrings")
+    build_from_articles(_corpus(), index_dir)
+    return index_dir
+
+
+@contextmanager
+def opened(index_dir: Path) -> Iterator:
+    with closing(LiveIndex(index_dir)) as live, live.searcher() as (_version, s):
+        yield s
+
+
+# --- brute force --------------------------------------------------------------------------
+
+
+def _context(fields: dict) -> str:
+    parts = (fields.get("title"), fields.get("subtitle"), fields.get("heading"))
+    return squeeze_text("\n".join(str(p) for p in parts if p))
+
+
+def live_fields(s) -> dict[int, dict]:
+    """Stored fields of every live document, by global document number."""
+    return {n: s.stored_fields(n) for n in s.reader().all_doc_ids()}
+
+
+def squeezed(s) -> tuple[dict[int, str], dict[int, str]]:
+    """Squeezed text and squeezed context of every live document."""
+    fields = live_fields(s)
+    texts = {n: squeeze_text(str(f.get("text") or "")) for n, f in fields.items()}
+    return texts, {n: _context(f) for n, f in fields.items()}
+
+
+def count_overlapping(text: str, literal: str) -> int:
+    count, start = 0, text.find(literal)
+    while start != -1:
+        count += 1
+        start = text.find(literal, start + 1)
+    return count
+
+
+def substrings_of(text: str, lengths: range) -> set[str]:
+    return {text[i : i + n] for n in lengths for i in range(len(text) - n + 1)}
+
+
+def matching(texts: dict[int, str], contexts: dict[int, str], literal: str) -> set[int]:
+    """Documents a keyword matches: literal in the text or in the title/heading."""
+    return {n for n in texts if literal in texts[n] or literal in contexts[n]}
+
+
+ABSENT = [
+    "不存在的词", "zzzz", "𠀁", "𪚦", "𠀀𠀀𠀀𠀀𠀀𠀀𠀀", "医院医院医院医院医院医院",
+    "ecmoecmoecmoecmoecmo", "﨑﨑﨑﨑﨑", "题眼甲乙丙", "q", "零q", "中心中心中心中心中心中心",
+]
+
+
+# --- 1. exactness ---------------------------------------------------------------------------
+
+
+def test_documents_with_and_occurrences_equal_brute_force(corpus_index: Path):
+    with opened(corpus_index) as s:
+        subs = VersionSubstrings.from_searcher(s)
+        texts, _contexts = squeezed(s)
+        assert subs.documents == len(texts) == s.doc_count()
+        literals: set[str] = set(ABSENT) | set(WORDS)
+        for text in texts.values():
+            literals |= substrings_of(text, range(1, 7))
+            literals.add(text)  # whole paragraphs, up to their separators
+        order = sorted(texts)
+        for a, b in zip(order, order[1:], strict=False):
+            # Straddling the separator between consecutive documents: never a match
+            # unless some paragraph really holds it.
+            literals.add(texts[a][-2:] + texts[b][:2])
+            literals.add(texts[a][-1:] + texts[b][:1])
+        checked = multi = absent = 0
+        for raw in sorted(literals):
+            literal = squeeze_text(raw)
+            if not literal:
+                continue
+            expected = {n for n, t in texts.items() if literal in t}
+            assert subs.documents_with(literal) == expected, raw
+            total = sum(count_overlapping(t, literal) for t in texts.values())
+            assert subs.occurrences(literal) == total, raw
+            checked += 1
+            multi += len(expected) > 1
+            absent += not expected
+        # The comparison covered plenty of shared and of absent literals.
+        assert checked > 2000 and multi > 300 and absent >= 10
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["𠀀", "𪚥", "𠀀𪚥", "𪚥𠀀", "﨑", "﨑𠀀", "ＥＣＭＯ", "ecmo", "ECMO", "醫院", "医院", "ß",
+     "ss", "½", "１２", "𝐀", "ab", "2024年", "𠀀ab"],
+)
+def test_normalised_and_surrogate_literals(corpus_index: Path, raw: str):
+    with opened(corpus_index) as s:
+        subs = VersionSubstrings.from_searcher(s)
+        texts, _contexts = squeezed(s)
+        literal = squeeze_text(raw)
+        expected = {n for n, t in texts.items() if literal in t}
+        assert expected, f"{raw!r} should occur in the corpus"
+        assert subs.documents_with(literal) == expected
+        assert subs.occurrences(literal) == sum(
+            count_overlapping(t, literal) for t in texts.values()
+        )
+
+
+def test_empty_literal_matches_nothing(corpus_index: Path):
+    with opened(corpus_index) as s:
+        subs = VersionSubstrings.from_searcher(s)
+        assert subs.documents_with("") == set()
+        assert subs.occurrences("") == 0
+        assert not subs.occurs("")
+
+
+# --- 2. titles, subtitles, headings ---------------------------------------------------------
+
+
+def test_occurs_in_title_subtitle_and_heading_only(corpus_index: Path):
+    with opened(corpus_index) as s:
+        subs = VersionSubstrings.from_searcher(s)
+        texts, contexts = squeezed(s)
+        for raw in (TITLE_ONLY, SUBTITLE_ONLY, HEADING_ONLY, "题眼", "丙丁", "戊", "title"):
+            literal = squeeze_text(raw)
+            assert not any(literal in t for t in texts.values()), raw
+            assert any(literal in c for c in contexts.values()), raw
+            assert subs.occurs(literal), raw
+            assert subs.documents_with(literal) == set(), raw  # text only
+            assert subs.occurrences(literal) == 0, raw
+        for raw in ABSENT:
+            assert not subs.occurs(squeeze_text(raw)), raw
+        assert subs.occurs("ecmo") and subs.occurs("𠀀𪚥")
+
+
+def test_occurs_equals_brute_force_over_texts_and_contexts(corpus_index: Path):
+    with opened(corpus_index) as s:
+        subs = VersionSubstrings.from_searcher(s)
+        texts, contexts = squeezed(s)
+        literals = set(ABSENT)
+        for c in set(contexts.values()):
+            literals |= substrings_of(c, range(1, 5))
+        for t in list(texts.values())[:10]:
+            literals |= substrings_of(t, range(2, 4))
+        for literal in sorted(literals):
+            expected = bool(matching(texts, contexts, literal))
+            assert subs.occurs(literal) == expected, literal
+
+
+def test_quoted_title_literal_finds_every_paragraph_of_its_article(corpus_index: Path):
+    with opened(corpus_index) as s:
+        for raw, count in ((TITLE_ONLY, 2), (SUBTITLE_ONLY, 2), (HEADING_ONLY, 1)):
+            result = search(s, f'"{raw}"', size=100, time_budget=60)
+            assert result.matched_all and result.total == count, raw
+            assert {h.article_id for h in result.hits} == {"ctx"}
+
+
+# --- 3. deletions -------------------------------------------------------------------------
+
+STEMS = "甲乙丙丁戊己庚辛壬癸"
+BRANCHES = "子丑寅卯辰巳午未申酉"
+
+
+def _marker(i: int) -> str:
+    return f"记号{STEMS[i % 10]}{BRANCHES[i // 10]}"
+
+
+def _title_marker(i: int) -> str:
+    return f"题{BRANCHES[i // 10]}{STEMS[i % 10]}号"
+
+
+def _feed(ids: list[int], rng_seed: int, changed: dict[int, str] | None = None) -> str:
+    """JSONL articles; article ``i`` holds its marker in paragraph 2 and in its title."""
+    lines = []
+    for i in ids:
+        rng = random.Random(rng_seed * 1000 + i)
+        paras = [_paragraph(rng) for _ in range(3)]
+        paras[1] = (changed or {}).get(i, _marker(i)) + "，" + paras[1]
+        lines.append(json.dumps(
+            {"id": f"feed-{i}", "title": _title_marker(i), "text": "\n".join(paras),
+             "date": "2024-05-01"},
+            ensure_ascii=False,
+        ))
+    return "\n".join(lines) + "\n"
+
+
+def _assert_view_matches_brute_force(s) -> None:
+    subs = VersionSubstrings.from_searcher(s)
+    texts, contexts = squeezed(s)
+    assert subs.documents == len(texts)
+    literals = set(ABSENT) | {squeeze_text(w) for w in WORDS}
+    literals |= {_marker(i) for i in range(30)} | {_title_marker(i) for i in range(30)}
+    for t in texts.values():
+        literals |= substrings_of(t, range(3, 5))
+    for c in set(contexts.values()):
+        literals |= substrings_of(c, range(1, 4))
+    for literal in sorted(literals):
+        in_text = {n for n, t in texts.items() if literal in t}
+        assert subs.documents_with(literal) == in_text, literal
+        expected = matching(texts, contexts, literal)
+        assert subs.occurs(literal) == bool(expected), literal
+        ranked = rank(subs, match_spec(parse_query(f'"{literal}"')), 10_000)
+        assert ranked.total == len(expected), literal
+        assert {n for n, _ in ranked.hits} == expected, literal
+    for literal in {_marker(i) for i in range(30)} | {squeeze_text(w) for w in WORDS}:
+        result = search(s, f'"{literal}"', size=100, time_budget=60)
+        assert result.total == len(matching(texts, contexts, literal)), literal
+    # Names shared across segments: sources (filter) and articles (grouping).
+    fields = live_fields(s)
+    for word in WORDS[:8]:
+        expected = matching(texts, contexts, squeeze_text(word))
+        per_article = Counter(fields[n]["article_id"] for n in expected)
+        spec = match_spec(parse_query(word))
+        grouped = rank(subs, spec, 10_000, group=True)
+        assert grouped.total == sum(min(c, 2) for c in per_article.values()), word
+        assert grouped.collapsed == {a: c - 2 for a, c in per_article.items() if c > 2}, word
+        for source in {f["source"] for f in fields.values()}:
+            wanted = {n for n in expected if fields[n]["source"] == source}
+            ranked = rank(subs, spec, 10_000, filters=Filters(source=source))
+            assert {n for n, _ in ranked.hits} == wanted and ranked.total == len(wanted), word
+
+
+def test_deleted_articles_no_longer_match(tmp_path: Path):
+    seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
+    (seeds / "feeds").mkdir(parents=True)
+    feed_a, feed_b = seeds / "feeds" / "a.jsonl", seeds / "feeds" / "b.jsonl"
+    feed_a.write_text(_feed(list(range(0, 14)), 1), encoding="utf-8")
+    feed_b.write_text(_feed(list(range(20, 26)), 2), encoding="utf-8")
+    assert sync(seeds, index_dir).switched
+    with opened(index_dir) as s:
+        assert search(s, f'"{_marker(3)}"', time_budget=60).total == 1
+        _assert_view_matches_brute_force(s)
+
+    # Remove articles 3 and 9, change article 5's marker, add article 14.
+    kept = [i for i in range(0, 15) if i not in (3, 9)]
+    feed_a.write_text(_feed(kept, 1, changed={5: "改后记号"}), encoding="utf-8")
+    summary = sync(seeds, index_dir)
+    assert (summary.added, summary.updated, summary.deleted) == (1, 1, 2)
+    with opened(index_dir) as s:
+        leaves = [leaf for leaf, _offset in s.reader().leaf_readers()]
+        assert len(leaves) >= 2 and any(leaf.has_deletions() for leaf in leaves)
+        subs = VersionSubstrings.from_searcher(s)
+        for gone in (_marker(3), _marker(9), _title_marker(3), _title_marker(9), _marker(5)):
+            assert subs.documents_with(gone) == set(), gone
+            assert not subs.occurs(gone), gone
+            result = search(s, f'"{gone}"', size=100, time_budget=60)
+            assert result.total == 0 and result.hits == [], gone
+            assert search(s, f"{gone} 医院", time_budget=60).matched_all is False
+        # Article 5's title is unchanged: its three paragraphs still match by title.
+        assert {h.id for h in search(s, f'"{_title_marker(5)}"', time_budget=60).hits} == {
+            "feed-5-p1", "feed-5-p2", "feed-5-p3"}
+        assert [h.id for h in search(s, '"改后记号"', time_budget=60).hits] == ["feed-5-p2"]
+        assert [h.id for h in search(s, f'"{_marker(14)}"', time_budget=60).hits] == [
+            "feed-14-p2"]
+        _assert_view_matches_brute_force(s)
+
+    # A deletion-only update: a whole feed goes; no new segment is written.
+    feed_b.unlink()
+    summary = sync(seeds, index_dir)
+    assert summary.deleted == 6 and summary.added == 0
+    with opened(index_dir) as s:
+        assert len(s.reader().leaf_readers()) == len(leaves)
+        subs = VersionSubstrings.from_searcher(s)
+        assert not subs.occurs(_marker(22)) and not subs.occurs(_title_marker(22))
+        assert search(s, f'"{_marker(22)}"', time_budget=60).total == 0
+        assert subs.documents == s.doc_count() == 3 * 13
+        _assert_view_matches_brute_force(s)
+
+
+# --- 4. saved arrays ------------------------------------------------------------------------
+
+
+def _assert_saved_arrays_complete(version_dir: Path) -> None:
+    ix = whoosh_index.open_dir(str(version_dir))
+    try:
+        with ix.reader() as reader:
+            leaves = [leaf for leaf, _offset in reader.leaf_readers()]
+            segment_ids = {leaf.segment().segment_id() for leaf in leaves}
+            for leaf in leaves:
+                segment_id = leaf.segment().segment_id()
+                assert (version_dir / f"{segment_id}.{META}").is_file()
+                for name in ARRAY_NAMES:
+                    assert (version_dir / f"{segment_id}.sub_{name}.npy").is_file(), name
+                loaded = SegmentSubstrings.load(version_dir, segment_id)
+                built = SegmentSubstrings.from_reader(leaf)
+                assert loaded is not None
+                assert loaded.size == built.size == leaf.doc_count_all()
+                for name in ARRAY_NAMES:
+                    saved, fresh = getattr(loaded, name), getattr(built, name)
+                    assert isinstance(saved, np.memmap), name
+                    assert saved.dtype == fresh.dtype, name
+                    assert np.array_equal(saved, fresh), name
+                assert loaded.articles == built.articles
+                assert loaded.sources == built.sources
+    finally:
+        ix.close()
+    # No arrays left behind by segments Whoosh has merged away.
+    for path in version_dir.glob("*.sub_*"):
+        assert path.name.split(".", 1)[0] in segment_ids, path.name
+
+
+def test_build_saves_arrays_equal_to_in_memory_ones(corpus_index: Path):
+    version_dir = corpus_index / current_version(corpus_index)
+    _assert_saved_arrays_complete(version_dir)
+    with opened(corpus_index) as s:
+        (leaf, _offset), = s.reader().leaf_readers()
+        built = SegmentSubstrings.from_reader(leaf)
+        # The arrays describe what the segment stores, document by document.
+        assert built.size == s.doc_count_all() == sum(len(a.paragraphs) for a in _corpus())
+        for n in range(built.size):
+            fields = s.stored_fields(n)
+            assert built.doc_len[n] == len(squeeze_text(fields["text"]).encode("utf-16-be")) // 2
+            assert built.articles[built.doc_article[n]] == fields["article_id"]
+            assert built.sources[built.doc_source[n]] == fields["source"]
+            date = fields.get("date")
+            assert built.doc_date[n] == (int(date.replace("-", "")) if date else 0)
+        assert SegmentSubstrings.load(version_dir, "no-such-segment") is None
+
+
+def test_updates_and_merges_keep_arrays_complete(tmp_path: Path):
+    """Every update adds a segment; the sixth small one makes Whoosh merge the small ones.
+    Each version must hold complete arrays for exactly its segments."""
+    seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
+    (seeds / "feeds").mkdir(parents=True)
+    counts = []
+    for step in range(7):
+        (seeds / "feeds" / f"f{step}.jsonl").write_text(_feed([step], 3), encoding="utf-8")
+        if step == 3:
+            (seeds / "feeds" / "f1.jsonl").unlink()  # a deletion in an older segment
+        assert sync(seeds, index_dir).switched
+        version_dir = index_dir / current_version(index_dir)
+        _assert_saved_arrays_complete(version_dir)
+        with opened(index_dir) as s:
+            counts.append(len(s.reader().leaf_readers()))
+            _assert_view_matches_brute_force(s)
+            assert VersionSubstrings.from_searcher(s).occurs(_marker(1)) == (1 <= step < 3)
+    assert max(counts) >= 5 and counts[-1] < max(counts), counts  # a merge happened
+
+
+def test_segments_without_saved_arrays_are_built_in_memory_then_saved(
+    corpus_index: Path, tmp_path: Path
+):
+    """An index written before the arrays existed: answers are the same, built in memory;
+    ``ensure_saved`` then writes them (once)."""
+    copy = tmp_path / "copy"
+    shutil.copytree(corpus_index, copy)
+    version_dir = copy / current_version(copy)
+    saved = sorted(version_dir.glob("*.sub_*"))
+    assert saved
+    for path in saved:
+        path.unlink()
+    with opened(corpus_index) as s:
+        reference = VersionSubstrings.from_searcher(s)
+        texts, _contexts = squeezed(s)
+    with opened(copy) as s:
+        subs = VersionSubstrings.from_searcher(s)
+        assert not isinstance(subs.segments[0].data.text, np.memmap)
+        for raw in [*WORDS, *ABSENT, TITLE_ONLY]:
+            literal = squeeze_text(raw)
+            assert subs.documents_with(literal) == reference.documents_with(literal) == {
+                n for n, t in texts.items() if literal in t}, raw
+            assert subs.occurs(literal) == reference.occurs(literal), raw
+    ix = whoosh_index.open_dir(str(version_dir))
+    try:
+        with ix.reader() as reader:
+            assert ensure_saved(version_dir, (leaf for leaf, _ in reader.leaf_readers())) == 1
+            assert ensure_saved(version_dir, (leaf for leaf, _ in reader.leaf_readers())) == 0
+    finally:
+        ix.close()
+    assert sorted(version_dir.glob("*.sub_*")) == saved
+    _assert_saved_arrays_complete(version_dir)
+
+
+# --- 5. query totals ------------------------------------------------------------------------
+
+QUERY_WORDS = [
+    "医院", "醫院", "ECMO", "ＥＣＭＯ", "ecmo", "𠀀", "𪚥", "𠀀𪚥", "﨑", "12", "１２", "ab", "AB",
+    "中心", "救治", "急救", "x", "ß", "ss", "𝐀", "2024年", "第1篇", "小标", "分节", "题眼",
+    "患者x", "Ecmo医院", "医院ECMO", "不存在",
+]
+
+
+def _random_query(rng: random.Random) -> tuple[str, list[list[str]], list[str]]:
+    groups = [rng.sample(QUERY_WORDS, rng.choice([1, 1, 2])) for _ in range(rng.randint(1, 3))]
+    excluded = rng.sample(QUERY_WORDS, rng.choice([0, 0, 1, 2]))
+    text = " ".join(
+        [" OR ".join(g) for g in groups] + ["-" + w for w in excluded]
+    )
+    return text, groups, excluded
+
+
+def _expected(texts, contexts, groups, excluded) -> set[int]:
+    found = set(texts)
+    for group in groups:
+        found &= set().union(*(matching(texts, contexts, squeeze_text(w)) for w in group))
+    for word in excluded:
+        found -= matching(texts, contexts, squeeze_text(word))
+    return found
+
+
+def test_and_or_exclusion_totals_equal_brute_force(corpus_index: Path):
+    rng = random.Random(7)
+    queries = [_random_query(rng) for _ in range(150)]
+    queries += [
+        ("医院 ECMO", [["医院"], ["ECMO"]], []),
+        ("醫院 OR 𠀀", [["醫院", "𠀀"]], []),
+        ("ＥＣＭＯ -医院", [["ＥＣＭＯ"]], ["医院"]),
+        ("𠀀 | 𪚥 -﨑", [["𠀀", "𪚥"]], ["﨑"]),
+        ("题眼 医院", [["题眼"], ["医院"]], []),
+        ("ecmo -题眼", [["ecmo"]], ["题眼"]),
+        ('"医院 ECMO"', [["医院ECMO"]], []),
+    ]
+    nonzero = 0
+    with opened(corpus_index) as s:
+        subs = VersionSubstrings.from_searcher(s)
+        texts, contexts = squeezed(s)
+        article_of = {n: f["article_id"] for n, f in live_fields(s).items()}
+        id_of = {n: f["id"] for n, f in live_fields(s).items()}
+        for query, groups, excluded in queries:
+            expected = _expected(texts, contexts, groups, excluded)
+            ranked = rank(subs, match_spec(parse_query(query)), 10_000)
+            assert ranked.total == len(expected), query
+            assert {n for n, _ in ranked.hits} == expected, query
+            result = search(s, query, size=100, time_budget=60)
+            if not expected:
+                assert result.total == 0 or not result.matched_all, query
+                continue
+            nonzero += 1
+            assert result.matched_all and not result.partial, query
+            assert result.total == len(expected), query
+            assert {h.id for h in result.hits} == {id_of[n] for n in expected}, query
+            per_article = Counter(article_of[n] for n in expected)
+            grouped = search(s, query, size=100, time_budget=60, group=True)
+            assert grouped.total == sum(min(c, 2) for c in per_article.values()), query
+            for hit in grouped.hits:
+                assert hit.more_in_article == max(0, per_article[hit.article_id] - 2), query
+        assert nonzero > 50
+
+
+def _passes(fields: dict, filters: Filters) -> bool:
+    """Source equal; an undated paragraph fails any date bound (as Whoosh's TermRange did)."""
+    date = fields.get("date") or ""
+    if filters.source is not None and fields["source"] != filters.source:
+        return False
+    if filters.date_from is not None and not date >= filters.date_from:
+        return False
+    return filters.date_to is None or "" < date <= filters.date_to
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [Filters(source="src1.txt"), Filters(date_from="2024-01-01"),
+     Filters(date_to="2024-01-05"),
+     Filters(source="src2.txt", date_from="2024-01-05", date_to="2024-06-30"),
+     Filters(source="nowhere.txt"), Filters(sort="date")],
+)
+def test_filters_equal_brute_force(corpus_index: Path, filters: Filters):
+    with opened(corpus_index) as s:
+        subs = VersionSubstrings.from_searcher(s)
+        texts, contexts = squeezed(s)
+        fields = live_fields(s)
+        for word in ("医院", "ecmo", "𠀀", "ab"):
+            expected = {
+                n for n in matching(texts, contexts, squeeze_text(word))
+                if _passes(fields[n], filters)
+            }
+            ranked = rank(subs, match_spec(parse_query(word)), 10_000, filters=filters)
+            assert ranked.total == len(expected), word
+            assert {n for n, _ in ranked.hits} == expected, word
+            if filters.sort == "date":
+                dates = [int((fields[n].get("date") or "0").replace("-", "")) for n, _ in
+                         ranked.hits]
+                assert dates == sorted(dates, reverse=True), word
+
+
+def test_a_to_date_alone_excludes_undated_paragraphs(tmp_path: Path):
+    articles = [
+        Article("dated", "a.txt", "甲", (Paragraph(1, "医院新闻一。", None),), date="2019-01-05"),
+        Article("undated", "b.txt", "乙", (Paragraph(1, "医院新闻二。", None),)),
+    ]
+    build_from_articles(articles, tmp_path)
+    with opened(tmp_path) as s:
+        hits = search(s, "医院", filters=Filters(date_to="2019-03-01"), time_budget=60).hits
+        assert [h.article_id for h in hits] == ["dated"]
