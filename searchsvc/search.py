@@ -496,12 +496,10 @@ def search(
                 ranked, keywords, matched_all = loose, words, False
     literals = [lit for k in keywords for lit in k.literals]
     first = (page - 1) * size
+    page_hits = ranked.hits[first : page * size]
     if len(keywords) > 1 and filters.sort == "relevance":  # re-rank the window, then cut
-        window_hits = [(score, searcher.stored_fields(n)) for n, score in ranked.hits]
-        shown = _rerank_by_proximity(window_hits, keywords)[first : page * size]
-    else:
-        page_hits = ranked.hits[first : page * size]
-        shown = [(score, searcher.stored_fields(n)) for n, score in page_hits]
+        page_hits = _rerank_by_proximity(ranked.hits, subs, keywords)[first : page * size]
+    shown = [(score, searcher.stored_fields(n)) for n, score in page_hits]
     hits = [_hit(fields, score, literals, ranked.collapsed) for score, fields in shown]
     nothing_matched_all = not matched_all or ranked.total == 0
     in_time = time.perf_counter() - started < time_budget
@@ -514,9 +512,8 @@ def search(
     )
 
 
-def _span_of_all(text: str, keywords: list[Keyword]) -> int | None:
-    """Length of the shortest stretch of ``text`` (squeezed) holding every keyword."""
-    squeezed = squeeze_text(text)
+def _span_of_all(squeezed: str, keywords: list[Keyword]) -> int | None:
+    """Length of the shortest stretch of ``squeezed`` text holding every keyword."""
     events: list[tuple[int, int, int]] = []  # (start, end, keyword index)
     for n, keyword in enumerate(keywords):
         for literal in keyword.literals:
@@ -537,17 +534,18 @@ def _span_of_all(text: str, keywords: list[Keyword]) -> int | None:
 
 
 def _rerank_by_proximity(
-    ranked: list[tuple[float, dict[str, object]]], keywords: list[Keyword]
-) -> list[tuple[float, dict[str, object]]]:
+    ranked: list[tuple[int, float]], subs: VersionSubstrings, keywords: list[Keyword]
+) -> list[tuple[int, float]]:
     """Add a bonus for the keywords standing close together (all of them within a short
-    stretch), then sort again. Only the first RERANK_WINDOW results are looked at."""
+    stretch), then sort again. Only the first RERANK_WINDOW results are looked at (their
+    squeezed text comes from the literal index: no stored document is read)."""
     needed = sum(len(k.literal) for k in keywords)
     scored = []
-    for score, fields in ranked:
-        span = _span_of_all(str(fields.get("text") or ""), keywords)
+    for docnum, score in ranked:
+        span = _span_of_all(subs.squeezed_text(docnum), keywords)
         bonus = PROXIMITY_BONUS * needed / span if span else 0.0
-        scored.append((round(score + bonus, 4), fields))
-    scored.sort(key=lambda item: -item[0])  # stable: equal scores keep Whoosh's order
+        scored.append((docnum, round(score + bonus, 4)))
+    scored.sort(key=lambda item: -item[1])  # stable: equal scores keep the first order
     return scored
 
 

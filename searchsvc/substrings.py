@@ -25,6 +25,7 @@ Layout of one segment (``n`` documents, Whoosh's local document numbers):
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
@@ -43,6 +44,7 @@ _ARRAYS = (
     "doc_article", "doc_source", "doc_date",
 )
 META = "sub_meta.json"
+log = logging.getLogger(__name__)
 
 
 def _file(folder: Path, segment_id: str, name: str) -> Path:
@@ -249,6 +251,7 @@ class SegmentView:
     article: np.ndarray  # the segment's article ordinals → the version's
     source: np.ndarray  # the segment's source ordinals → the version's
     ctx_len: np.ndarray  # length of each context
+    doc_start: np.ndarray  # where each document's text starts in ``data.text``
 
 
 @dataclass(frozen=True)
@@ -295,7 +298,8 @@ class VersionSubstrings:
                 (sources.setdefault(s, len(sources)) for s in data.sources), dtype=np.int32
             )
             ctx_len = np.diff(np.flatnonzero(data.ctx_text == 0), prepend=-1) - 1
-            views.append(SegmentView(data, offset, live, article, source, ctx_len))
+            doc_start = np.concatenate(([0], np.cumsum(data.doc_len + 1)[:-1]))
+            views.append(SegmentView(data, offset, live, article, source, ctx_len, doc_start))
             documents += data.size if live is None else int(live.sum())
             lengths[0] += float(data.doc_len.sum())
             if len(ctx_len):
@@ -308,6 +312,15 @@ class VersionSubstrings:
         """How often ``literal`` occurs in paragraph texts (deleted documents included)."""
         code = encode(literal)
         return sum(len(v.data.text_occurrences(code)) for v in self.segments)
+
+    def squeezed_text(self, docnum: int) -> str:
+        """The squeezed text of a document (global number), as the index holds it."""
+        for v in reversed(self.segments):
+            if docnum >= v.offset:
+                start = int(v.doc_start[docnum - v.offset])
+                length = int(v.data.doc_len[docnum - v.offset])
+                return v.data.text[start : start + length].tobytes().decode("utf-16-be")
+        raise IndexError(docnum)
 
     def documents_with(self, literal: str) -> set[int]:
         """Global numbers of the live documents whose text contains ``literal``."""
@@ -362,7 +375,13 @@ def _segment_data(leaf) -> SegmentSubstrings:  # type: ignore[no-untyped-def]
     with _lock:
         data = _segments.get(key)
     if data is None:
-        data = SegmentSubstrings.load(folder, segment_id) or SegmentSubstrings.from_reader(leaf)
+        data = SegmentSubstrings.load(folder, segment_id)
+        if data is None:
+            log.warning(
+                "segment %s of %s has no literal index (written by an older searchsvc): "
+                "building it in memory; `searchsvc update` saves it", segment_id, folder,
+            )
+            data = SegmentSubstrings.from_reader(leaf)
         with _lock:
             _segments[key] = data
     return data

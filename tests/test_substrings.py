@@ -570,3 +570,10 @@ def test_a_to_date_alone_excludes_undated_paragraphs(tmp_path: Path):
     with opened(tmp_path) as s:
         hits = search(s, "医院", filters=Filters(date_to="2019-03-01"), time_budget=60).hits
         assert [h.article_id for h in hits] == ["dated"]
+
+
+def test_squeezed_text_of_every_document_equals_its_stored_text_squeezed(corpus_index: Path):
+    with opened(corpus_index) as s:
+        subs = VersionSubstrings.from_searcher(s)
+        texts, _contexts = squeezed(s)
+        assert texts and {n: subs.squeezed_text(n) for n in texts} == texts
