@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -32,3 +33,48 @@ def product_fingerprint() -> str:
             digest.update(path.relative_to(ROOT).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def proc_status_mb(pid: int | str = "self") -> dict[str, float]:
+    """VmRSS, VmHWM (its peak), RssAnon and RssFile of a live process, in MB."""
+    out: dict[str, float] = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                out[key] = round(int(value.split()[0]) / 1024, 1)
+    return out
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its live descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                stat = fh.read()
+        except OSError:
+            continue  # the process ended while we looked
+        # The fields after "(comm) " are: state, ppid, ...
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def server_memory_mb(root: int) -> dict[str, float]:
+    """``proc_status_mb`` of the largest process of the server (the parent or a worker:
+    with several workers, each one answers requests and maps the index itself)."""
+    statuses = []
+    for pid in process_tree(root):
+        try:
+            statuses.append(proc_status_mb(pid))
+        except OSError:
+            continue  # ended meanwhile
+    return max(statuses, key=lambda s: s.get("VmHWM", 0.0), default={})

@@ -28,6 +28,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+from common import server_memory_mb
+
 ROOT = Path(__file__).resolve().parent.parent
 
 HOSTILE = [
@@ -209,8 +211,8 @@ def main() -> None:
         for c in clients:
             c.join(timeout=60)
         elapsed = time.monotonic() - started
-        rss = next((ln.split()[1] for ln in Path(f"/proc/{server.pid}/status").read_text()
-                    .splitlines() if ln.startswith("VmHWM")), "0")
+        # The largest server process (a worker: each one maps the index itself).
+        memory = server_memory_mb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -233,7 +235,8 @@ def main() -> None:
     print(f"5xx {five}, connection errors {conn_errors}, non-JSON {not_json}; "
           f"update {update_s:.1f} s (exit {update.returncode}), picked up after "
           f"{picked_up_s if picked_up_s is None else round(picked_up_s, 1)} s; "
-          f"server peak RSS {int(rss) / 1024:.0f} MB")
+          f"server peak RSS (largest process) {memory.get('VmHWM', 0):.0f} MB "
+          f"(now: anon {memory.get('RssAnon', 0):.0f}, file {memory.get('RssFile', 0):.0f})")
     print(f"{'class':10} {'n':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for kind in sorted(latency) + ["all"]:
         values = everything if kind == "all" else latency[kind]
@@ -243,7 +246,8 @@ def main() -> None:
         "clients": args.clients, "seconds": round(elapsed, 1), "requests": len(everything),
         "status": status, "5xx": five, "connection_errors": conn_errors, "non_json": not_json,
         "update_s": round(update_s, 2), "update_exit": update.returncode,
-        "picked_up_s": picked_up_s, "server_peak_rss_mb": round(int(rss) / 1024),
+        "picked_up_s": picked_up_s, "server_peak_rss_mb": round(memory.get("VmHWM", 0)),
+        "server_memory_mb": memory,
         "p50_ms": round(statistics.median(everything), 1),
         "p99_ms": round(percentile(everything, 99), 1),
         "p99_by_class": {k: round(percentile(v, 99), 1) for k, v in latency.items()},

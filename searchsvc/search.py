@@ -56,6 +56,7 @@ PROXIMITY_BONUS = 30.0
 RERANK_WINDOW = 50
 
 SENTENCE_END = "。！？；!?;"
+MAX_CORRECTED_CHARS = 6  # did-you-mean corrects keywords up to this length
 
 
 class QueryError(ValueError):
@@ -253,7 +254,10 @@ def did_you_mean(
         if keyword.quoted or any(subs.occurs(lit) for lit in keyword.literals):
             parts.append(keyword.raw)
             continue
-        near = _near_words(searcher, keyword.literal)
+        # One edit away from a long string is no typo fix, and the lexicon walk grows
+        # with the word's length.
+        too_long = len(keyword.literal) > MAX_CORRECTED_CHARS
+        near = [] if too_long else _near_words(searcher, keyword.literal)
         if not near:
             parts.append(keyword.raw)
             continue
@@ -661,20 +665,23 @@ class _Segment:
                 scores += score * text[docs]
         return docs, scores
 
-    def bm25(self, docs: np.ndarray, word: str, idf: float, avg_len: float,
-             avg_ctx_len: float) -> np.ndarray:
+    def add_bm25(self, scores: np.ndarray, docs: np.ndarray, word: str, idf: float,
+                 avg_len: float, avg_ctx_len: float) -> None:
+        """Add ``word``'s BM25 to ``scores`` (one per document of ``docs``, ascending),
+        computed only where the word occurs."""
         code = encode(word)
-        out = np.zeros(len(docs))
         occurrences = self.data.text_occurrences(code)
         if len(occurrences):
-            tf = _counts_at(occurrences, docs, self.data.size)
-            out += _bm25(tf, self.data.doc_len[docs], avg_len, idf)
+            where, tf = _counts_at(occurrences, docs, self.data.size)
+            scores[where] += _bm25(tf, self.data.doc_len[docs[where]], avg_len, idf)
         contexts = self.data.context_occurrences(code)
         if len(contexts):
+            per_context = np.bincount(contexts, minlength=self.data.contexts)
             doc_ctx = self.data.doc_ctx[docs]
-            tf = np.bincount(contexts, minlength=self.data.contexts)[doc_ctx]
-            out += CONTEXT_BOOST * _bm25(tf, self.view.ctx_len[doc_ctx], avg_ctx_len, idf)
-        return out
+            tf = per_context[doc_ctx]
+            where = np.flatnonzero(tf)
+            length = self.view.ctx_len[doc_ctx[where]]
+            scores[where] += CONTEXT_BOOST * _bm25(tf[where], length, avg_ctx_len, idf)
 
 
 _NOTHING = np.zeros(0, dtype=np.int64)
@@ -685,12 +692,20 @@ def _and(mask: np.ndarray | None, other: np.ndarray) -> np.ndarray:
     return other if mask is None else mask & other
 
 
-def _counts_at(occurrences: np.ndarray, docs: np.ndarray, size: int) -> np.ndarray:
-    """How many of ``occurrences`` (document numbers) fall on each of ``docs``."""
-    if len(occurrences) * 16 > size:
-        return np.bincount(occurrences, minlength=size)[docs]
-    ordered = np.sort(occurrences)
-    return np.searchsorted(ordered, docs, "right") - np.searchsorted(ordered, docs, "left")
+def _counts_at(
+    occurrences: np.ndarray, docs: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where in ``docs`` (ascending document numbers) ``occurrences`` fall, and how many
+    fall on each of those."""
+    if len(occurrences) * 16 > size:  # common: count over the whole segment at once
+        counts = np.bincount(occurrences, minlength=size)[docs]
+        where = np.flatnonzero(counts)
+        return where, counts[where]
+    found, counts = np.unique(occurrences, return_counts=True)
+    where = np.searchsorted(docs, found)
+    inside = where < len(docs)
+    inside[inside] = docs[where[inside]] == found[inside]
+    return where[inside], counts[inside]
 
 
 def _bm25(tf: np.ndarray, length: np.ndarray, avg_len: float, idf: float) -> np.ndarray:
@@ -733,7 +748,7 @@ def rank(
         if not len(local):
             continue
         for word, weight in idf.items():
-            score += segment.bm25(local, word, weight, subs.avg_len, subs.avg_ctx_len)
+            segment.add_bm25(score, local, word, weight, subs.avg_len, subs.avg_ctx_len)
         docs.append(local + view.offset)
         scores.append(score)
         articles.append(view.article[view.data.doc_article[local]])
