@@ -358,30 +358,35 @@ _lock = threading.Lock()
 _views: weakref.WeakKeyDictionary[object, VersionSubstrings] = weakref.WeakKeyDictionary()
 # Weak: a segment's arrays (and the mapped files of a pruned version) go with the last
 # reader that uses them.
-_segments: weakref.WeakValueDictionary[tuple[str, str], SegmentSubstrings] = (
+_segments: weakref.WeakValueDictionary[tuple[object, ...], SegmentSubstrings] = (
     weakref.WeakValueDictionary()
 )
+_load_lock = threading.Lock()
 
 
 def _segment_data(leaf) -> SegmentSubstrings:  # type: ignore[no-untyped-def]
-    """A segment's arrays: from disk (shared by every reader of the folder), or built in
-    memory for an index written before they existed (``searchsvc update`` saves them)."""
+    """A segment's arrays: from disk, mapped once per process whichever version (hard link)
+    and thread asks; or built in memory for an index written before they existed
+    (``searchsvc update`` saves them)."""
     # Whoosh keeps the folder only on its storage (the second of an overlay, for a
     # segment in a compound file).
     storage = leaf._storage
     folder = Path(getattr(storage, "b", storage).folder)
     segment_id = leaf.segment().segment_id()
-    key = (str(folder), segment_id)
-    with _lock:
+    try:
+        stat = _file(folder, segment_id, META).stat()
+        key: tuple[object, ...] = (stat.st_dev, stat.st_ino)  # versions share hard links
+    except FileNotFoundError:
+        key = (str(folder), segment_id)
+    with _load_lock:  # one mapping per segment, however many threads start at once
         data = _segments.get(key)
-    if data is None:
-        data = SegmentSubstrings.load(folder, segment_id)
         if data is None:
-            log.warning(
-                "segment %s of %s has no literal index (written by an older searchsvc): "
-                "building it in memory; `searchsvc update` saves it", segment_id, folder,
-            )
-            data = SegmentSubstrings.from_reader(leaf)
-        with _lock:
+            data = SegmentSubstrings.load(folder, segment_id)
+            if data is None:
+                log.warning(
+                    "segment %s of %s has no literal index (written by an older searchsvc): "
+                    "building it in memory; `searchsvc update` saves it", segment_id, folder,
+                )
+                data = SegmentSubstrings.from_reader(leaf)
             _segments[key] = data
     return data
