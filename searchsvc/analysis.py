@@ -102,6 +102,7 @@ class Squeezed:
         return self.origin[start], self.origin[end - 1] + 1
 
 
+@lru_cache(maxsize=2048)  # highlighting squeezes the same titles and hits again and again
 def squeeze(text: str) -> Squeezed:
     """Normalise ``text`` and keep only word characters (the unit of literal matching)."""
     norm = normalize(text)

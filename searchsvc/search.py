@@ -449,10 +449,14 @@ def _hit(
         url=fields.get("url") or None,  # type: ignore[arg-type]
         title_highlight=mark(title, match_spans(title, literals)),
         heading_highlight=mark(heading, match_spans(heading, literals)) if heading else None,
-        matched_words=sum(1 for lit in set(literals) if lit in squeeze_text(text)),
+        matched_words=_count_in(squeeze(text).text, literals),
         query_words=len(set(literals)),
         more_in_article=collapsed.get(str(fields["article_id"]), 0),
     )
+
+
+def _count_in(squeezed: str, literals: list[str]) -> int:
+    return sum(1 for lit in set(literals) if lit in squeezed)
 
 
 def search(
@@ -615,9 +619,7 @@ class _Segment:
                 text[docs] = True
             contexts = self.data.context_occurrences(code)
             if len(contexts):
-                hit = np.zeros(self.data.contexts, dtype=bool)
-                hit[contexts] = True
-                ctx = hit[self.data.doc_ctx]
+                ctx = self.data.context_mask(contexts)
             found = self._masks[literal] = (text, ctx)
         return found
 

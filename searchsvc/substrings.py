@@ -185,6 +185,27 @@ class SegmentSubstrings:
         lo, hi = self._range("ctx", code)
         return self.ctx_sa_ctx[lo:hi]
 
+    def context_mask(self, contexts: np.ndarray) -> np.ndarray:
+        """Which documents have one of ``contexts`` (ordinals, repeats allowed)."""
+        mask = np.zeros(self.size, dtype=bool)
+        distinct = np.unique(contexts)
+        if len(distinct) > 64:  # many: one pass over every document
+            hit = np.zeros(self.contexts, dtype=bool)
+            hit[distinct] = True
+            return hit[self.doc_ctx]
+        order, starts = self._documents_by_context()
+        for c in distinct.tolist():  # few (the usual case): their documents only
+            mask[order[starts[c] : starts[c + 1]]] = True
+        return mask
+
+    def _documents_by_context(self) -> tuple[np.ndarray, np.ndarray]:
+        found = self._ranges.get(("by_context", b""))
+        if found is None:
+            order = np.argsort(self.doc_ctx, kind="stable")
+            starts = np.searchsorted(self.doc_ctx[order], np.arange(self.contexts + 1))
+            found = self._ranges[("by_context", b"")] = (order, starts)  # type: ignore[assignment]
+        return found  # type: ignore[return-value]
+
     def _range(self, which: str, code: bytes) -> tuple[int, int]:
         # A query looks the same words up several times (matching, IDF, BM25), and
         # popular words recur across queries: remember recent ranges.
