@@ -170,7 +170,12 @@ class SegmentSubstrings:
         if not meta_file.is_file():
             return None
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        arrays = {n: np.load(_file(folder, segment_id, n), mmap_mode="r") for n in _ARRAYS}
+        # Plain views of the mapped files: np.memmap's Python-level slicing hooks cost
+        # more than the slices themselves.
+        arrays = {
+            n: np.load(_file(folder, segment_id, n), mmap_mode="r").view(np.ndarray)
+            for n in _ARRAYS
+        }
         return cls.from_arrays(arrays, meta)
 
     # --- lookups ---------------------------------------------------------------------
@@ -187,15 +192,18 @@ class SegmentSubstrings:
 
     def context_mask(self, contexts: np.ndarray) -> np.ndarray:
         """Which documents have one of ``contexts`` (ordinals, repeats allowed)."""
-        mask = np.zeros(self.size, dtype=bool)
+        order, starts = self._documents_by_context()
         distinct = np.unique(contexts)
-        if len(distinct) > 64:  # many: one pass over every document
+        lengths = starts[distinct + 1] - starts[distinct]
+        total = int(lengths.sum())
+        if total * 8 > self.size:  # many documents: one pass over all of them
             hit = np.zeros(self.contexts, dtype=bool)
             hit[distinct] = True
             return hit[self.doc_ctx]
-        order, starts = self._documents_by_context()
-        for c in distinct.tolist():  # few (the usual case): their documents only
-            mask[order[starts[c] : starts[c + 1]]] = True
+        # Few (the usual case): the documents of those contexts only, gathered at once.
+        firsts = np.repeat(starts[distinct] - np.cumsum(lengths) + lengths, lengths)
+        mask = np.zeros(self.size, dtype=bool)
+        mask[order[firsts + np.arange(total)]] = True
         return mask
 
     def _documents_by_context(self) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,13 @@ from searchsvc.corpus import Article, Paragraph
 from searchsvc.indexing import LiveIndex, current_version
 from searchsvc.lifecycle import build_from_articles, sync
 from searchsvc.search import Filters, match_spec, parse_query, rank, search
-from searchsvc.substrings import META, SegmentSubstrings, VersionSubstrings, ensure_saved
+from searchsvc.substrings import (
+    META,
+    SegmentSubstrings,
+    VersionSubstrings,
+    build_arrays,
+    ensure_saved,
+)
 
 ARRAY_NAMES = (
     "text", "sa", "sa_doc", "doc_len",
@@ -375,7 +381,7 @@ def _assert_saved_arrays_complete(version_dir: Path) -> None:
                 assert loaded.size == built.size == leaf.doc_count_all()
                 for name in ARRAY_NAMES:
                     saved, fresh = getattr(loaded, name), getattr(built, name)
-                    assert isinstance(saved, np.memmap), name
+                    assert isinstance(saved.base, np.memmap), name  # mapped, not read in
                     assert saved.dtype == fresh.dtype, name
                     assert np.array_equal(saved, fresh), name
                 assert loaded.articles == built.articles
@@ -442,7 +448,7 @@ def test_segments_without_saved_arrays_are_built_in_memory_then_saved(
         texts, _contexts = squeezed(s)
     with opened(copy) as s:
         subs = VersionSubstrings.from_searcher(s)
-        assert not isinstance(subs.segments[0].data.text, np.memmap)
+        assert not isinstance(subs.segments[0].data.text.base, np.memmap)
         for raw in [*WORDS, *ABSENT, TITLE_ONLY]:
             literal = squeeze_text(raw)
             assert subs.documents_with(literal) == reference.documents_with(literal) == {
@@ -577,3 +583,17 @@ def test_squeezed_text_of_every_document_equals_its_stored_text_squeezed(corpus_
         subs = VersionSubstrings.from_searcher(s)
         texts, _contexts = squeezed(s)
         assert texts and {n: subs.squeezed_text(n) for n in texts} == texts
+
+
+def test_context_mask_equals_membership_for_few_and_many_contexts():
+    rng = random.Random(5)
+    docs = [
+        {"text": f"第{n}段", "title": f"标题{n % 97}", "heading": f"小节{n % 7}" if n % 3 else "",
+         "article_id": f"a{n % 97}", "source": "s.txt"}
+        for n in range(2000)
+    ]
+    data = SegmentSubstrings.from_arrays(*build_arrays(docs))
+    for size in (1, 2, 3, 5, 10, 40, 200, 400):  # few documents (gathered) to many (one pass)
+        contexts = np.array([rng.randrange(data.contexts) for _ in range(size)], dtype=np.int32)
+        expected = np.isin(data.doc_ctx, contexts)
+        assert np.array_equal(data.context_mask(contexts), expected), size
