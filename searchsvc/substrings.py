@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
@@ -154,14 +155,19 @@ class SegmentSubstrings:
         return cls.from_arrays(*build_arrays(docs))
 
     def save(self, folder: Path, segment_id: str) -> None:
-        """Write the arrays; the meta file, written last, marks them complete."""
-        for name in _ARRAYS:
-            with open(_file(folder, segment_id, name), "wb") as fh:
-                np.save(fh, getattr(self, name), allow_pickle=False)
-        meta = {"articles": self.articles, "sources": self.sources}
-        _file(folder, segment_id, META).write_text(
-            json.dumps(meta, ensure_ascii=False), encoding="utf-8"
-        )
+        """Write the arrays; the meta file, written last, marks them complete. Each file is
+        written beside and renamed into place: the name may be a hard link shared with an
+        older version, which must keep its own contents."""
+        for name in (*_ARRAYS, META):
+            path = _file(folder, segment_id, name)
+            tmp = path.with_name(path.name + ".tmp")
+            with open(tmp, "wb") as fh:
+                if name == META:
+                    meta = {"articles": self.articles, "sources": self.sources}
+                    fh.write(json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+                else:
+                    np.save(fh, getattr(self, name), allow_pickle=False)
+            os.replace(tmp, path)
 
     @classmethod
     def load(cls, folder: Path, segment_id: str) -> SegmentSubstrings | None:
@@ -256,11 +262,16 @@ def _find(text: np.ndarray, sa: np.ndarray, code: bytes) -> tuple[int, int]:
 
 
 def ensure_saved(folder: Path, leaves: Iterable) -> int:  # type: ignore[type-arg]
-    """Build and save the arrays of every segment that has none; how many were built."""
+    """Build and save the arrays of every segment that has none (or unreadable ones); how
+    many were built."""
     built = 0
     for leaf in leaves:
         segment_id = leaf.segment().segment_id()
-        if not _file(folder, segment_id, META).is_file():
+        try:
+            usable = SegmentSubstrings.load(folder, segment_id) is not None
+        except (OSError, ValueError, KeyError):
+            usable = False  # damaged: written again below
+        if not usable:
             SegmentSubstrings.from_reader(leaf).save(folder, segment_id)
             built += 1
     return built
@@ -410,11 +421,15 @@ def _segment_data(leaf) -> SegmentSubstrings:  # type: ignore[no-untyped-def]
     with _load_lock:  # one mapping per segment, however many threads start at once
         data = _segments.get(key)
         if data is None:
-            data = SegmentSubstrings.load(folder, segment_id)
+            try:
+                data = SegmentSubstrings.load(folder, segment_id)
+            except (OSError, ValueError, KeyError):  # damaged on disk: still answer
+                log.exception("segment %s of %s: literal index unreadable", segment_id, folder)
             if data is None:
                 log.warning(
-                    "segment %s of %s has no literal index (written by an older searchsvc): "
-                    "building it in memory; `searchsvc update` saves it", segment_id, folder,
+                    "segment %s of %s has no usable literal index (damaged, or written by an "
+                    "older searchsvc): building it in memory; `searchsvc update` or `build` "
+                    "writes it again", segment_id, folder,
                 )
                 data = SegmentSubstrings.from_reader(leaf)
             _segments[key] = data

@@ -9,6 +9,7 @@ paragraph iff its squeezed form is a substring of the squeezed stored text (or, 
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from collections import Counter
@@ -597,3 +598,33 @@ def test_context_mask_equals_membership_for_few_and_many_contexts():
         contexts = np.array([rng.randrange(data.contexts) for _ in range(size)], dtype=np.int32)
         expected = np.isin(data.doc_ctx, contexts)
         assert np.array_equal(data.context_mask(contexts), expected), size
+
+
+def test_damaged_arrays_are_rebuilt_in_memory_then_written_again(
+    corpus_index: Path, tmp_path: Path
+):
+    copy = tmp_path / "copy"
+    shutil.copytree(corpus_index, copy)
+    version_dir = copy / current_version(copy)
+    damaged = sorted(version_dir.glob("*.sub_sa.npy"))[0]
+    shared = tmp_path / "older-version-link.npy"  # a hard link, as an older version holds
+    os.link(damaged, shared)
+    intact = shared.read_bytes()
+    damaged.write_bytes(intact[: len(intact) // 2])  # truncated: the arrays cannot be mapped
+    intact_after_damage = shared.read_bytes()
+    with opened(corpus_index) as s:
+        texts, _contexts = squeezed(s)
+    with opened(copy) as s:
+        subs = VersionSubstrings.from_searcher(s)
+        for raw in [*WORDS, *ABSENT]:
+            literal = squeeze_text(raw)
+            assert subs.documents_with(literal) == {n for n, t in texts.items() if literal in t}
+    ix = whoosh_index.open_dir(str(version_dir))
+    try:
+        with ix.reader() as reader:
+            assert ensure_saved(version_dir, (leaf for leaf, _ in reader.leaf_readers())) == 1
+    finally:
+        ix.close()
+    _assert_saved_arrays_complete(version_dir)
+    # Written beside and renamed: the other link keeps the bytes it had.
+    assert shared.read_bytes() == intact_after_damage
