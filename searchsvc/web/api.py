@@ -41,7 +41,9 @@ def api_search() -> Any:
             "words": result.words,
             "grouped": result.grouped,
             "did_you_mean": result.did_you_mean,
-            "hits": [asdict(hit) for hit in result.hits],
+            # A hit holds only plain values: a shallow copy (asdict deep-copies every
+            # field, ~50 µs a hit).
+            "hits": [dict(vars(hit)) for hit in result.hits],
         }
     )
 
