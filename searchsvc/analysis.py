@@ -148,7 +148,7 @@ def jieba_words(text: str) -> Iterator[Word]:
     start = 0
     for word in jieba.dt.cut(norm.text):
         width = len(word)
-        if any(is_word_char(c) for c in word):
+        if any(map(is_word_char, word)):
             # The same sub-words, in the same order, as jieba.Tokenizer.cut_for_search.
             for n in (2, 3):
                 if width > n:
@@ -159,6 +159,24 @@ def jieba_words(text: str) -> Iterator[Word]:
             yield Word(word, pos, *norm.original_span(start, start + width))
             pos += 1
         start += width
+
+
+def jieba_texts(text: str) -> Iterator[str]:
+    """The texts of ``jieba_words(text)``, without positions and offsets: what indexing a
+    frequency-only field needs (no per-word object and no offset map: ~2× faster)."""
+    warm_up()
+    freq = jieba.dt.FREQ
+    for word in jieba.dt.cut(normalize(text).text):
+        if not any(map(is_word_char, word)):
+            continue
+        width = len(word)
+        for n in (2, 3):
+            if width > n:
+                for i in range(width - n + 1):
+                    sub = word[i : i + n]
+                    if freq.get(sub):
+                        yield sub
+        yield word
 
 
 @lru_cache(maxsize=8192)
@@ -265,6 +283,13 @@ class JiebaTokenizer(Tokenizer):
         **kwargs: object,
     ) -> Iterator[Token]:
         token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not (positions or chars or keeporiginal):  # indexing the text field
+            token.boost = 1.0
+            token.stopped = False
+            for text in jieba_texts(value):
+                token.text = text
+                yield token
+            return
         for word in words_of(value):
             token.text = word.text
             token.boost = 1.0

@@ -9,6 +9,7 @@ from searchsvc.analysis import (
     GramTokenizer,
     JiebaTokenizer,
     grams,
+    jieba_texts,
     jieba_words,
     normalize,
     squeeze,
@@ -89,6 +90,18 @@ def test_gram_stream_has_every_unigram_and_bigram_at_its_position():
 )
 def test_grams_of_a_literal(literal, expected):
     assert grams(literal) == expected
+
+
+def test_indexing_tokens_are_the_search_words_without_offsets(seed_articles):
+    """The fast path (no positions or offsets: how the text field is indexed) yields
+    exactly the words of ``jieba_words``, on every seed paragraph and on texts whose
+    normalisation changes their length."""
+    texts = [p.text for a in seed_articles for p in a.paragraphs]
+    texts += ["……潼南区妇幼保健院", "醫院發展ＥＣＭＯ", "ﬁle № 3½", "“十四五”时期，  "]
+    for text in texts:
+        expected = [w.text for w in jieba_words(text)]
+        assert list(jieba_texts(text)) == expected, text
+        assert [t.text for t in JiebaTokenizer()(text)] == expected, text
 
 
 def test_jieba_words_of_empty_text():
