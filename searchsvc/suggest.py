@@ -34,13 +34,17 @@ def collect_entries(searcher: Searcher, titles: Iterable[str]) -> list[tuple[str
     """(display text, weight) for indexed words (weight: paragraphs containing them) and
     article titles (weight: a title outranks all but the commonest words)."""
     stop = stop_words()
-    weights: dict[str, int] = {}
-    reader = searcher.reader()
-    for bword, info in reader.iter_field("text"):
-        word = bword.decode("utf-8") if isinstance(bword, bytes) else bword
-        df = info.doc_frequency()
-        if df >= _MIN_WORD_DF and len(word) >= 2 and word not in stop and not word.isdigit():
-            weights[word] = df
+    frequencies: dict[str, int] = {}
+    # Segment by segment, summed here: the multi-segment reader merges the lexicons term
+    # by term in Python (8 × slower on the full corpus).
+    for leaf, _offset in searcher.reader().leaf_readers():
+        for bword, info in leaf.iter_field("text"):
+            word = bword.decode("utf-8") if isinstance(bword, bytes) else bword
+            frequencies[word] = frequencies.get(word, 0) + info.doc_frequency()
+    weights = {
+        word: df for word, df in frequencies.items()
+        if df >= _MIN_WORD_DF and len(word) >= 2 and word not in stop and not word.isdigit()
+    }
     return with_titles(sorted(weights.items()), titles)
 
 
