@@ -29,7 +29,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 from whoosh.codec import whoosh3
-from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, FieldType, Schema
+from whoosh.fields import ID, STORED, TEXT, FieldType, Schema
 from whoosh.formats import Positions
 from whoosh.searching import Searcher
 
@@ -101,23 +101,24 @@ def make_schema() -> Schema:
     did-you-mean and autocomplete), stored fields for display, ids and columns. Literal
     matching and ranking live beside it, in ``substrings``."""
     words = jieba_analyzer()
+    # Only what Whoosh itself must find is indexed: ids (updates delete by article, the
+    # article page looks its paragraphs up) and the jieba words. Matching, filters, grouping
+    # and date order use ``substrings``; everything else is stored for display only (each
+    # indexed field costs postings written through Python at build time).
     return Schema(
         id=ID(stored=True, unique=True),
-        article_id=ID(stored=True, sortable=True),  # a column: grouping hits by article
-        source=ID(stored=True),
-        paragraph=NUMERIC(stored=True, sortable=True),
-        kind=ID(stored=True),
-        # Titles and headings are matched and ranked through ``substrings`` (their
-        # contexts are deduplicated there); indexing them per paragraph would only add
-        # postings to write.
+        article_id=ID(stored=True),
+        source=STORED(),
+        paragraph=STORED(),
+        kind=STORED(),
         title=STORED(),
         subtitle=STORED(),
         heading=STORED(),
         text=TEXT(analyzer=words, stored=True, phrase=False),
-        date=ID(stored=True, sortable=True),
+        date=STORED(),
         url=STORED(),
-        tags=KEYWORD(stored=True, commas=True, lowercase=True),
-        article_hash=ID(stored=True),
+        tags=STORED(),
+        article_hash=STORED(),
     )
 
 

@@ -570,6 +570,13 @@ class Filters:
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+def filter_choices(searcher: Searcher) -> tuple[list[str], bool]:
+    """What the filters can offer: the source names, and whether any paragraph is dated."""
+    subs = VersionSubstrings.from_searcher(searcher)
+    has_dates = any(bool(v.data.doc_date.any()) for v in subs.segments)
+    return sorted(subs.sources), has_dates
+
+
 def validate_filters(filters: Filters) -> None:
     for name, value in (("from", filters.date_from), ("to", filters.date_to)):
         if value is not None and not _DATE.fullmatch(value):

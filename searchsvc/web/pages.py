@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template
 
-from ..search import QueryError, SearchResult, get_article, search
+from ..search import QueryError, SearchResult, filter_choices, get_article, search
 from . import live_index
 from .observe import note_hits
 from .params import filters_param, group_param, paging, query_param, time_budget
@@ -32,10 +32,7 @@ def index() -> Any:
                     synonyms=live_index(current_app).synonyms(),
                     filters=filters_param(),
                 )
-                sources = sorted(
-                    t.decode() if isinstance(t, bytes) else t for t in searcher.lexicon("source")
-                )
-                has_dates = any(True for _ in searcher.lexicon("date"))
+                sources, has_dates = filter_choices(searcher)
             note_hits(result.total, result.partial)
     except QueryError as err:
         error, status = err, 400
