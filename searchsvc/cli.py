@@ -112,9 +112,15 @@ class CliProgress:
                 self.label, self.done, self.total, rate, eta,
             )
 
+    def stage(self, what: str) -> None:
+        """A step after the articles were handed over (the bar has nothing left to count)."""
+        self.close()
+        log.info("%s: %s…", self.label, what)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def run_sync(

@@ -68,11 +68,14 @@ class IndexBusyError(Exception):
 
 
 class Progress(Protocol):
-    """Told how many articles will be indexed, then of each one done."""
+    """Told how many articles will be indexed, then of each one handed to the writer, then
+    of the steps after (with several writer processes, indexing goes on in those steps)."""
 
     def start(self, total: int) -> None: ...
 
     def advance(self, n: int = 1) -> None: ...
+
+    def stage(self, what: str) -> None: ...
 
 
 @dataclass
@@ -364,9 +367,15 @@ def _write_version(
         except BaseException:
             writer.cancel()
             raise
+        if progress:
+            progress.stage("finishing the segments")
         writer.commit()
         probe = plan.add[0] if plan.add else None
+        if progress:
+            progress.stage("literal index and checks")
         verify_version(ix, plan.manifest.paragraphs, probe)
+        if progress:
+            progress.stage("autocomplete data")
         _write_suggestions(ix, building, None if base is None else index_dir / base, plan)
         ix.close()
         write_manifest(building, plan.manifest)
