@@ -307,14 +307,23 @@ class VersionSubstrings:
 
     @classmethod
     def from_searcher(cls, searcher) -> VersionSubstrings:  # type: ignore[no-untyped-def]
-        """The view of ``searcher``'s segments (cached per reader: segments never change)."""
+        """The view of ``searcher``'s segments: cached per reader, and shared by the readers
+        of one index version (each thread has its own; a version never changes)."""
         reader = searcher.reader()
         with _lock:
             view = _views.get(reader)
-        if view is None:
-            view = cls._build(reader)
+        if view is not None:
+            return view
+        version = _version_key(reader)
+        with _build_lock:  # threads starting together build one view, not one each
+            with _lock:
+                view = _shared_views.get(version) if version else None
+            if view is None:
+                view = cls._build(reader)
             with _lock:
                 _views[reader] = view
+                if version:
+                    _shared_views[version] = view
         return view
 
     @classmethod
@@ -395,6 +404,26 @@ class VersionSubstrings:
 
 
 _lock = threading.Lock()
+_build_lock = threading.Lock()
+_shared_views: weakref.WeakValueDictionary[tuple[object, ...], VersionSubstrings] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def _version_key(reader) -> tuple[object, ...] | None:  # type: ignore[no-untyped-def]
+    """What identifies the version a reader reads: its folder, its TOC generation and its
+    segments with their deletion counts (None when the reader does not say)."""
+    try:
+        leaves = [leaf for leaf, _offset in reader.leaf_readers()]
+        storage = leaves[0]._storage if leaves else None
+        folder = getattr(getattr(storage, "b", storage), "folder", None)
+        generation = getattr(reader, "_gen", None) or getattr(leaves[0], "_gen", None)
+        segments = tuple(
+            (leaf.segment().segment_id(), leaf.segment().deleted_count()) for leaf in leaves
+        )
+    except (AttributeError, IndexError):
+        return None
+    return (folder, generation, segments) if folder and segments else None
 _views: weakref.WeakKeyDictionary[object, VersionSubstrings] = weakref.WeakKeyDictionary()
 # Weak: a segment's arrays (and the mapped files of a pruned version) go with the last
 # reader that uses them.

@@ -628,3 +628,25 @@ def test_damaged_arrays_are_rebuilt_in_memory_then_written_again(
     _assert_saved_arrays_complete(version_dir)
     # Written beside and renamed: the other link keeps the bytes it had.
     assert shared.read_bytes() == intact_after_damage
+
+
+def test_readers_of_one_version_share_one_view_and_a_new_version_gets_its_own(tmp_path: Path):
+    articles = [
+        Article(f"s{i}", "s.txt", f"标题{i}", (Paragraph(1, f"第{i}段医院。", None),))
+        for i in range(5)
+    ]
+    build_from_articles(articles[:3], tmp_path)
+    first = current_version(tmp_path)
+    ix = whoosh_index.open_dir(str(tmp_path / first))
+    try:
+        with ix.searcher() as one, ix.searcher() as two:
+            assert one.reader() is not two.reader()
+            view = VersionSubstrings.from_searcher(one)
+            assert VersionSubstrings.from_searcher(two) is view
+            assert view.documents == 3
+    finally:
+        ix.close()
+    build_from_articles(articles, tmp_path)
+    with opened(tmp_path) as s:
+        assert current_version(tmp_path) != first
+        assert VersionSubstrings.from_searcher(s).documents == 5
