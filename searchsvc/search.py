@@ -674,23 +674,34 @@ class _Segment:
                 scores += score * text[docs]
         return docs, scores
 
-    def add_bm25(self, scores: np.ndarray, docs: np.ndarray, word: str, idf: float,
-                 avg_len: float, avg_ctx_len: float) -> None:
-        """Add ``word``'s BM25 to ``scores`` (one per document of ``docs``, ascending),
-        computed only where the word occurs."""
+    def add_bm25(self, scores: np.ndarray, docs: np.ndarray, docs_ctx: np.ndarray, word: str,
+                 idf: float, avg_len: float, avg_ctx_len: float) -> None:
+        """Add ``word``'s BM25 to ``scores`` (one per document of ``docs``, ascending;
+        ``docs_ctx`` their contexts), computed only where the word occurs."""
         code = encode(word)
         occurrences = self.data.text_occurrences(code)
         if len(occurrences):
             where, tf = _counts_at(occurrences, docs, self.data.size)
             scores[where] += _bm25(tf, self.data.doc_len[docs[where]], avg_len, idf)
         contexts = self.data.context_occurrences(code)
-        if len(contexts):
-            per_context = np.bincount(contexts, minlength=self.data.contexts)
-            doc_ctx = self.data.doc_ctx[docs]
-            tf = per_context[doc_ctx]
+        if not len(contexts):
+            return
+        ids, per_id = np.unique(contexts, return_counts=True)
+        members, firsts, lengths = self.data.context_members(ids)
+        if len(members) * 4 < len(docs):  # few paragraphs under those titles: look them up
+            where = np.searchsorted(docs, members)
+            inside = where < len(docs)
+            inside[inside] = docs[where[inside]] == members[inside]
+            where, tf = where[inside], np.repeat(per_id, lengths)[inside]
+            ctx = np.repeat(ids, lengths)[inside]
+        else:  # many: one pass over the candidates
+            per_context = np.zeros(self.data.contexts, dtype=np.int64)
+            per_context[ids] = per_id
+            tf = per_context[docs_ctx]
             where = np.flatnonzero(tf)
-            length = self.view.ctx_len[doc_ctx[where]]
-            scores[where] += CONTEXT_BOOST * _bm25(tf[where], length, avg_ctx_len, idf)
+            tf, ctx = tf[where], docs_ctx[where]
+        length = self.view.ctx_len[ctx]
+        scores[where] += CONTEXT_BOOST * _bm25(tf, length, avg_ctx_len, idf)
 
 
 _NOTHING = np.zeros(0, dtype=np.int64)
@@ -743,10 +754,16 @@ def rank(
     deadline = None if budget is None else time.perf_counter() + budget
     n = max(1, subs.documents)
     idf = {w: math.log(1 + n / (1 + subs.occurrences(w))) for w in spec.words}
+    # Most BM25 can add to a paragraph: a paragraph whose match score is further than this
+    # below the limit-th best cannot reach the top (ungrouped relevance order only: grouping
+    # may need to look further down the list).
+    prune = not group and filters.sort == "relevance"
+    bm25_bound = sum(idf.values()) * (BM25_K1 + 1) * (1 + CONTEXT_BOOST)
     docs: list[np.ndarray] = []
     scores: list[np.ndarray] = []
     articles: list[np.ndarray] = []
     dates: list[np.ndarray] = []
+    total = 0
     partial = False
     for number, view in enumerate(subs.segments):
         if number and deadline is not None and time.perf_counter() > deadline:
@@ -754,16 +771,24 @@ def rank(
             break
         segment = _Segment(view)
         local, score = segment.match(spec, filters, subs.sources)
+        total += len(local)
+        if prune and len(local) > limit:
+            kth = np.partition(score, len(score) - limit)[len(score) - limit]
+            keep = score >= kth - bm25_bound
+            local, score = local[keep], score[keep]
         if not len(local):
             continue
+        local_ctx = view.data.doc_ctx[local]
         for word, weight in idf.items():
-            segment.add_bm25(score, local, word, weight, subs.avg_len, subs.avg_ctx_len)
+            segment.add_bm25(
+                score, local, local_ctx, word, weight, subs.avg_len, subs.avg_ctx_len
+            )
         docs.append(local + view.offset)
         scores.append(score)
         articles.append(view.article[view.data.doc_article[local]])
         dates.append(view.data.doc_date[local])
     if not docs:
-        return Ranked([], 0, partial)
+        return Ranked([], total, partial)
     all_docs, all_scores = np.concatenate(docs), np.concatenate(scores)
     all_articles = np.concatenate(articles)
     # Best first; equal scores in index order (deterministic, like Whoosh's collectors).
@@ -771,7 +796,7 @@ def rank(
     if not group:
         order = _first(primary, all_docs, limit)
         hits = [(int(all_docs[i]), float(all_scores[i])) for i in order]
-        return Ranked(hits, len(all_docs), partial)
+        return Ranked(hits, total, partial)
     per_article = np.bincount(all_articles)
     shown = np.minimum(per_article, GROUP_LIMIT)
     hits, seen = [], Counter()  # type: ignore[var-annotated]

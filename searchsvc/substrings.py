@@ -196,20 +196,27 @@ class SegmentSubstrings:
         lo, hi = self._range("ctx", code)
         return self.ctx_sa_ctx[lo:hi]
 
+    def context_members(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The documents of the contexts ``ids`` (distinct), context by context in order,
+        with where each context's run starts in the document order and its length."""
+        order, starts = self._documents_by_context()
+        firsts = starts[ids]
+        lengths = starts[ids + 1] - firsts
+        total = int(lengths.sum())
+        offsets = np.repeat(firsts - np.cumsum(lengths) + lengths, lengths)
+        return order[offsets + np.arange(total)], firsts, lengths
+
     def context_mask(self, contexts: np.ndarray) -> np.ndarray:
         """Which documents have one of ``contexts`` (ordinals, repeats allowed)."""
-        order, starts = self._documents_by_context()
         distinct = np.unique(contexts)
-        lengths = starts[distinct + 1] - starts[distinct]
-        total = int(lengths.sum())
-        if total * 8 > self.size:  # many documents: one pass over all of them
-            hit = np.zeros(self.contexts, dtype=bool)
+        order, starts = self._documents_by_context()
+        if int((starts[distinct + 1] - starts[distinct]).sum()) * 8 > self.size:
+            hit = np.zeros(self.contexts, dtype=bool)  # many documents: one pass over all
             hit[distinct] = True
             return hit[self.doc_ctx]
         # Few (the usual case): the documents of those contexts only, gathered at once.
-        firsts = np.repeat(starts[distinct] - np.cumsum(lengths) + lengths, lengths)
         mask = np.zeros(self.size, dtype=bool)
-        mask[order[firsts + np.arange(total)]] = True
+        mask[self.context_members(distinct)[0]] = True
         return mask
 
     def _documents_by_context(self) -> tuple[np.ndarray, np.ndarray]:

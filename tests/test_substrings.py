@@ -650,3 +650,19 @@ def test_readers_of_one_version_share_one_view_and_a_new_version_gets_its_own(tm
     with opened(tmp_path) as s:
         assert current_version(tmp_path) != first
         assert VersionSubstrings.from_searcher(s).documents == 5
+
+
+def test_a_short_list_is_the_head_of_the_long_one(corpus_index: Path):
+    """Paragraphs that cannot reach the first ``limit`` are not scored in full (their match
+    score is too far below): the short list must still be the long list's head."""
+    rng = random.Random(11)
+    with opened(corpus_index) as s:
+        subs = VersionSubstrings.from_searcher(s)
+        for _ in range(60):
+            query, _groups, _excluded = _random_query(rng)
+            spec = match_spec(parse_query(query))
+            full = rank(subs, spec, 10_000)
+            for limit in (1, 3, 10):
+                short = rank(subs, spec, limit)
+                assert short.total == full.total, query
+                assert short.hits == full.hits[:limit], query
