@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import logging
+import multiprocessing
 import os
 import select
 import signal
@@ -53,6 +54,27 @@ def _give_freed_memory_back() -> None:
     mallopt(m_arena_max, 2)
 
 
+class _ConnectionShares:
+    """Open connections per worker, in memory the forked workers share. A worker takes a
+    new connection only while no sibling holds fewer: connections that stay open
+    (keep-alive clients, a reverse proxy's pool) are spread evenly instead of piling up on
+    whichever process woke first, where they would queue behind one GIL."""
+
+    def __init__(self, workers: int):
+        self.counts = multiprocessing.RawArray("i", workers)
+
+    def may_accept(self, worker: int) -> bool:
+        counts = self.counts[:]
+        return counts[worker] <= min(counts)
+
+    def set(self, worker: int, connections: int) -> None:
+        self.counts[worker] = connections
+
+    def retire(self, worker: int) -> None:
+        """A worker that exited never counts as the least busy again."""
+        self.counts[worker] = 2**30
+
+
 def _busy(server: Any) -> bool:
     """Whether any connection has a request being handled or a response not yet sent."""
     return any(
@@ -75,13 +97,17 @@ def serve(
         _serve_one(app, host, port, threads, request_timeout, grace, None)
         return
     listener = socket.create_server((host, port), backlog=1024, reuse_port=False)
+    shares = _ConnectionShares(workers)
     children: list[int] = []
-    for _ in range(workers):
+    for number in range(workers):
         pid = os.fork()
         if pid == 0:  # a worker: serve until told to stop, then leave without cleanup
             code = 0
             try:
-                _serve_one(app, host, port, threads, request_timeout, grace, listener)
+                _serve_one(
+                    app, host, port, threads, request_timeout, grace, listener,
+                    (shares, number),
+                )
             except BaseException:  # noqa: BLE001 - logged; the parent sees the exit code
                 log.exception("worker %d failed", os.getpid())
                 code = 1
@@ -98,14 +124,18 @@ def serve(
     signal.signal(signal.SIGTERM, _forward)
     signal.signal(signal.SIGINT, _forward)
     failed = False
-    for pid in children:
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-        failed = failed or os.waitstatus_to_exitcode(status) != 0
+    running = set(children)
+    while running:
+        try:
+            pid, status = os.wait()
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            break
+        if pid in running:
+            running.discard(pid)
+            shares.retire(children.index(pid))
+            failed = failed or os.waitstatus_to_exitcode(status) != 0
     if failed:
         raise SystemExit(1)
 
@@ -118,8 +148,10 @@ def _serve_one(
     request_timeout: int,
     grace: float,
     listener: socket.socket | None,
+    sharing: tuple[_ConnectionShares, int] | None = None,
 ) -> None:
-    """One process: waitress on its own socket or on ``listener``, drained on SIGTERM."""
+    """One process: waitress on its own socket or on ``listener`` (taking its share of the
+    connections, with ``sharing``), drained on SIGTERM."""
     _give_freed_memory_back()
     where: dict[str, Any] = (
         {"sockets": [listener]} if listener is not None else {"host": host, "port": port}
@@ -143,8 +175,16 @@ def _serve_one(
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     log.info("process %d serving on %s:%s, %d threads", os.getpid(), host, port, threads)
+    if sharing is not None:
+        shares, number = sharing
+        readable = server.readable
+        server.readable = lambda: readable() and shares.may_accept(number)
     while not stop.is_set():
-        server.asyncore.loop(timeout=0.2, map=server._map, count=1)
+        if sharing is not None:
+            channels = sum(isinstance(ch, HTTPChannel) for ch in list(server._map.values()))
+            shares.set(number, channels)
+        # A short poll: a worker that may take connections again notices soon.
+        server.asyncore.loop(timeout=0.05, map=server._map, count=1)
     # Take in the connections already waiting in the kernel's backlog (closing the socket
     # would reset them: clients that connected in time deserve an answer) ...
     for _ in range(1000):  # bounded: sibling workers may keep the shared queue busy

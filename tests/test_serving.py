@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,58 @@ def test_worker_processes_share_the_port_and_stop_together(seed_index, tmp_path:
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_kept_alive_connections_are_spread_evenly_over_the_workers(seed_index, tmp_path: Path):
+    """Connections that stay open (a proxy's pool, keep-alive clients) go to the least busy
+    worker: four of them on two workers are two each, whatever process wakes first."""
+    port = _free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "searchsvc", "serve", "--index", str(seed_index),
+             "--port", str(port), "--workers", "2", "--threads", "2"],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "SEARCHSVC_LOG_LEVEL": "INFO"},
+        )
+    connections: list[http.client.HTTPConnection] = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                probe.request("GET", "/healthz")
+                assert probe.getresponse().status == 200
+                probe.close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.2)
+        time.sleep(0.3)  # the probe's connection is closed and counted out
+        for n in range(4):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", f"/api/search?q=ECMO&n={n}")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+            connections.append(conn)  # kept open
+        for conn in connections:  # a second request on each: same worker as the first
+            conn.request("GET", "/api/search?q=ECMO&again=1")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
+        pids = [
+            json.loads(line[line.index("{"):])["pid"]
+            for line in log.read_text().splitlines()
+            if '"path": "/api/search"' in line
+        ]
+        assert len(pids) == 8
+        assert sorted(Counter(pids).values()) == [4, 4]
+    finally:
+        for conn in connections:
+            conn.close()
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -108,6 +109,7 @@ def install(app: Flask) -> None:
             "status": response.status_code,
             "duration_ms": round(duration * 1000, 2),
             "remote": request.remote_addr,
+            "pid": os.getpid(),  # which worker process answered
         }
         if "hits" in g:
             record["hits"] = g.hits
