@@ -365,6 +365,9 @@ def test_running_server_picks_up_updates_without_failed_requests(seeds: Path, tm
         while missing := served():
             assert time.monotonic() - done < 5, f"not served 5 s after the update: {missing}"
             time.sleep(0.1)
+        # A thread that looked at CURRENT just before the switch keeps the old version for
+        # up to one reload interval (0.5 s here); past that, every thread must serve the new.
+        time.sleep(0.6)
         for _ in range(20):  # and it stays so, whichever thread answers
             assert served() == []
         prober.stop()
