@@ -18,7 +18,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from common import server_memory_mb
+from common import free_port, server_memory_mb, wait_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,29 +76,6 @@ def query_mix(corpus_files: list[Path], seed: int = 7) -> list[tuple[str, dict[s
     mix.append(("hostile", {"q": "医院", "size": "1000"}))
     rng.shuffle(mix)
     return mix
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("server exited before it was ready")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("server not ready in time")
 
 
 class Client(threading.Thread):
@@ -178,7 +154,7 @@ def main() -> None:
              "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env,
         )
     try:
-        wait_ready(port, server)
+        wait_answering(port, server, "/readyz", 600, poll=0.5)
         mix = query_mix(files)
         stop, budget = threading.Event(), [args.max_requests]
         clients = [Client(port, mix, stop, budget) for _ in range(args.clients)]

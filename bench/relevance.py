@@ -49,7 +49,6 @@ import json
 import logging
 import math
 import os
-import platform
 import random
 import re
 import shlex
@@ -64,7 +63,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import git_commit, product_fingerprint
+from common import git_commit, machine, product_fingerprint
 
 from searchsvc.corpus import iter_articles
 from searchsvc.indexing import LiveIndex
@@ -400,23 +399,6 @@ def run_bm25s(paragraphs: Sequence[Para], queries: Sequence[tuple[str, str]]) ->
 
 
 # --- report -----------------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "mem_gib": round(mem_gib, 1),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "os": platform.platform(),
-    }
 
 
 

@@ -35,12 +35,10 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import resource
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,12 +56,15 @@ sys.path.insert(0, str(ROOT))
 
 from baselines import TantivyJieba, WhooshTutorial, dir_mb, tokenise_floor  # noqa: E402
 from common import (  # noqa: E402
+    free_port,
     git_commit,
     proc_status_mb,
     process_tree,
     product_fingerprint,
     server_memory_mb,
+    wait_answering,
 )
+from common import machine as common_machine  # noqa: E402
 from queries import CLASSES, DEFAULT_SEED, BenchQuery, derive_queries  # noqa: E402
 from update import new_articles  # noqa: E402
 
@@ -140,34 +141,7 @@ def tree_pss_mb(root: int) -> float:
 
 def machine() -> dict[str, Any]:
     """CPU count and model, memory, Python version, load average."""
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "mem_gib": round(mem_gib, 1),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "os": platform.platform(),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-
-
-
-
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return {**common_machine(), "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
 
 
 # --- workers: builds in their own process, so their peak RSS is theirs alone ---------
@@ -360,25 +334,6 @@ def reference_query_fn(engine: WhooshTutorial | TantivyJieba) -> Callable[[str],
 # --- HTTP -----------------------------------------------------------------------------
 
 
-def wait_healthy(port: int, proc: subprocess.Popen[bytes], limit: float) -> None:
-    """Poll /healthz until it answers 200; SystemExit if the server dies or takes too long."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode} before it was ready")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-            conn.close()
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server did not answer /healthz within {limit:.0f} s")
-
-
 def http_load(
     server: subprocess.Popen[bytes], port: int, queries: Sequence[BenchQuery],
     concurrency: int, requests: int,
@@ -475,7 +430,7 @@ def bench_http(
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             started = time.perf_counter()
-            wait_healthy(port, proc, SERVER_START_LIMIT)
+            wait_answering(port, proc, "/healthz", SERVER_START_LIMIT)
             out["start_seconds"] = round(time.perf_counter() - started, 2)
             out["memory_idle_mb"] = server_memory_mb(proc.pid)
             # Warm-up (untimed): the first requests load what the server loads lazily.

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -84,26 +85,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real `searchsvc serve` in a subprocess; yields its base URL."""
+@contextmanager
+def serve_process(
+    index_dir: Path, log_path: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A real `searchsvc serve` on a free loopback port (``args`` added to its command
+    line, ``env`` to its environment), once it answers /healthz; stopped at the end if it
+    is still running. Yields the process and its port."""
     port = _free_port()
-    env = {**os.environ, "SEARCHSVC_RELOAD_INTERVAL": "0.5"}
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "searchsvc", "serve", "--index", str(seed_index),
-         "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "searchsvc", "serve", "--index", str(index_dir),
+             "--port", str(port), *args],
+            env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
                     if r.status == 200:
                         break
             except OSError:
@@ -111,8 +111,22 @@ def live_server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> I
                     out = log_path.read_text(errors="replace")
                     raise RuntimeError(f"server did not start:\n{out}") from None
                 time.sleep(0.2)
-        yield base
+        yield proc, port
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real `searchsvc serve` in a subprocess; yields its base URL."""
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    with serve_process(seed_index, log_path, env={"SEARCHSVC_RELOAD_INTERVAL": "0.5"}) as (
+        _proc, port
+    ):
+        yield f"http://127.0.0.1:{port}"

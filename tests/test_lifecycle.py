@@ -20,7 +20,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import SEEDS, _free_port
+from conftest import SEEDS, serve_process
 
 from searchsvc.cli import main
 from searchsvc.indexing import LiveIndex, current_version, list_versions
@@ -89,28 +89,9 @@ def _get_json(url: str) -> dict:
 @contextmanager
 def running_server(index_dir: Path, log_path: Path) -> Iterator[str]:
     """A real `searchsvc serve` on ``index_dir``; yields its base URL."""
-    port = _free_port()
-    env = {**os.environ, "SEARCHSVC_RELOAD_INTERVAL": "0.5"}
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "searchsvc", "serve", "--index", str(index_dir),
-             "--port", str(port), "--threads", "4"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    _get_json(f"{base}/healthz")
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline and server.poll() is None, "no server"
-                    time.sleep(0.2)
-            yield base
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    env = {"SEARCHSVC_RELOAD_INTERVAL": "0.5"}
+    with serve_process(index_dir, log_path, "--threads", "4", env=env) as (_server, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 class Prober(threading.Thread):

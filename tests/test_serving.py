@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import _free_port
+from conftest import serve_process
 
 from searchsvc.config import ConfigError, load_settings
 
@@ -68,26 +68,8 @@ def test_serve_refuses_to_start_with_bad_config(seed_index):
 
 
 def test_sigterm_lets_requests_in_flight_finish(seed_index, tmp_path: Path):
-    port = _free_port()
     log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "searchsvc", "serve", "--index", str(seed_index),
-             "--port", str(port), "--threads", "4"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/healthz")
-                conn.getresponse().read()
-                conn.close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, log.read_text()
-                time.sleep(0.2)
+    with serve_process(seed_index, log, "--threads", "4") as (server, port):
         results: list[object] = []
         stopping = threading.Event()
 
@@ -134,32 +116,11 @@ def test_sigterm_lets_requests_in_flight_finish(seed_index, tmp_path: Path):
             r for r in results if not isinstance(r, tuple)
         ]
         assert "finishing requests in flight" in log.read_text()
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
 
 
 def test_worker_processes_share_the_port_and_stop_together(seed_index, tmp_path: Path):
-    port = _free_port()
-    with open(tmp_path / "server.log", "wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "searchsvc", "serve", "--index", str(seed_index),
-             "--port", str(port), "--workers", "2", "--threads", "2"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/healthz")
-                assert conn.getresponse().status == 200
-                conn.close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None
-                time.sleep(0.2)
+    args = ("--workers", "2", "--threads", "2")
+    with serve_process(seed_index, tmp_path / "server.log", *args) as (server, port):
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         assert len(children) == 2
         for _ in range(20):
@@ -170,62 +131,40 @@ def test_worker_processes_share_the_port_and_stop_together(seed_index, tmp_path:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
         assert all(not Path(f"/proc/{pid}").exists() for pid in children)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
 
 
 def test_kept_alive_connections_are_spread_evenly_over_the_workers(seed_index, tmp_path: Path):
     """Connections that stay open (a proxy's pool, keep-alive clients) go to the least busy
     worker: four of them on two workers are two each, whatever process wakes first."""
-    port = _free_port()
     log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "searchsvc", "serve", "--index", str(seed_index),
-             "--port", str(port), "--workers", "2", "--threads", "2"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "SEARCHSVC_LOG_LEVEL": "INFO"},
-        )
+    args = ("--workers", "2", "--threads", "2")
     connections: list[http.client.HTTPConnection] = []
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                probe.request("GET", "/healthz")
-                assert probe.getresponse().status == 200
-                probe.close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None
-                time.sleep(0.2)
-        time.sleep(0.3)  # the probe's connection is closed and counted out
-        for n in range(4):
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", f"/api/search?q=ECMO&n={n}")
-            response = conn.getresponse()
-            response.read()
-            assert response.status == 200
-            connections.append(conn)  # kept open
-        for conn in connections:  # a second request on each: same worker as the first
-            conn.request("GET", "/api/search?q=ECMO&again=1")
-            response = conn.getresponse()
-            response.read()
-            assert response.status == 200
+    with serve_process(seed_index, log, *args, env={"SEARCHSVC_LOG_LEVEL": "INFO"}) as (
+        server, port
+    ):
+        try:
+            time.sleep(0.3)  # the start-up probe's connection is closed and counted out
+            for n in range(4):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", f"/api/search?q=ECMO&n={n}")
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 200
+                connections.append(conn)  # kept open
+            for conn in connections:  # a second request on each: same worker as the first
+                conn.request("GET", "/api/search?q=ECMO&again=1")
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 200
+        finally:
+            for conn in connections:
+                conn.close()
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
-        pids = [
-            json.loads(line[line.index("{"):])["pid"]
-            for line in log.read_text().splitlines()
-            if '"path": "/api/search"' in line
-        ]
-        assert len(pids) == 8
-        assert sorted(Counter(pids).values()) == [4, 4]
-    finally:
-        for conn in connections:
-            conn.close()
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-
+    pids = [
+        json.loads(line[line.index("{"):])["pid"]
+        for line in log.read_text().splitlines()
+        if '"path": "/api/search"' in line
+    ]
+    assert len(pids) == 8
+    assert sorted(Counter(pids).values()) == [4, 4]
