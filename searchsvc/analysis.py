@@ -7,10 +7,11 @@ original characters, and Whoosh token streams for two kinds of field:
   ``jieba.cut_for_search``). ``pos`` is the ordinal of the jieba word the token comes
   from (sub-words of a long word share its position, so phrases still line up) and
   ``startchar``/``endchar`` are offsets into the *original* text, so highlights are exact.
-  Punctuation and whitespace are not tokens. Used for ranking.
+  Punctuation and whitespace are not tokens. Indexes the text field (the lexicon behind
+  did-you-mean and autocomplete); without positions or offsets it takes a fast path.
 * ``GramTokenizer`` — every character and every pair of adjacent characters of the
-  *squeezed* text (normalised, letters/digits/CJK only). A literal substring of a paragraph
-  is then a phrase of bigrams (or one unigram), whatever jieba made of it. Used for recall.
+  *squeezed* text. No longer in the schema (literal recall is ``substrings``' suffix
+  arrays over the same squeezed text); kept because older indexes name it in their TOC.
 
 Both sides (index and query) pass through ``normalize``: NFKC (full-width → half-width),
 case folding, and Traditional → Simplified Chinese (OpenCC), so either script finds both.
@@ -114,13 +115,6 @@ def squeeze(text: str) -> Squeezed:
 def squeeze_text(text: str) -> str:
     """Only the squeezed string (no map): what literal matching compares."""
     return "".join(filter(is_word_char, _fold(text)))
-
-
-def grams(squeezed: str) -> list[str]:
-    """The bigram phrase that matches ``squeezed`` as a literal (one unigram if it is short)."""
-    if len(squeezed) <= 1:
-        return [squeezed] if squeezed else []
-    return [squeezed[i : i + 2] for i in range(len(squeezed) - 1)]
 
 
 @dataclass(frozen=True)
@@ -341,10 +335,10 @@ class GramTokenizer(Tokenizer):
 
 
 def jieba_analyzer() -> JiebaTokenizer:
-    """The analyser of the ranking fields (text, title, heading)."""
+    """The analyser of the text field."""
     return JiebaTokenizer()
 
 
 def gram_analyzer() -> GramTokenizer:
-    """The analyser of the recall fields (every literal substring is a bigram phrase)."""
+    """The analyser of the former recall fields (older indexes' ``LiteralField``)."""
     return GramTokenizer()

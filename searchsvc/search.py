@@ -267,7 +267,7 @@ def did_you_mean(
         return None
     suggestion = " ".join(parts)
     spec = match_spec(parse_query(suggestion, synonyms))
-    return suggestion if rank(subs, spec, 1, 60.0).total else None
+    return suggestion if rank(subs, spec, 1).total else None
 
 
 # --- highlighting -------------------------------------------------------------------
@@ -643,7 +643,9 @@ class _Segment:
             mask = _and(mask, (dates <= _date_number(filters.date_to)) & (dates > 0))
         return mask
 
-    def match(self, spec: MatchSpec, filters: Filters, sources: Mapping[str, int]):  # type: ignore[no-untyped-def]
+    def match(
+        self, spec: MatchSpec, filters: Filters, sources: Mapping[str, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Matching documents (local numbers) and their scores."""
         match = self.allowed(filters, sources)
         parts: list[tuple[float, np.ndarray]] = []
@@ -687,7 +689,7 @@ class _Segment:
         if not len(contexts):
             return
         ids, per_id = np.unique(contexts, return_counts=True)
-        members, firsts, lengths = self.data.context_members(ids)
+        members, lengths = self.data.context_members(ids)
         if len(members) * 4 < len(docs):  # few paragraphs under those titles: look them up
             where = np.searchsorted(docs, members)
             inside = where < len(docs)

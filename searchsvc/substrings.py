@@ -31,6 +31,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +139,7 @@ class SegmentSubstrings:
     def size(self) -> int:
         return len(self.doc_len)
 
-    @property
+    @cached_property  # asked for every literal looked up: computed once
     def contexts(self) -> int:
         return int(self.doc_ctx.max()) + 1 if len(self.doc_ctx) else 0
 
@@ -196,20 +197,20 @@ class SegmentSubstrings:
         lo, hi = self._range("ctx", code)
         return self.ctx_sa_ctx[lo:hi]
 
-    def context_members(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def context_members(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The documents of the contexts ``ids`` (distinct), context by context in order,
-        with where each context's run starts in the document order and its length."""
-        order, starts = self._documents_by_context()
+        and how many each context has."""
+        order, starts = self._documents_by_context
         firsts = starts[ids]
         lengths = starts[ids + 1] - firsts
         total = int(lengths.sum())
         offsets = np.repeat(firsts - np.cumsum(lengths) + lengths, lengths)
-        return order[offsets + np.arange(total)], firsts, lengths
+        return order[offsets + np.arange(total)], lengths
 
     def context_mask(self, contexts: np.ndarray) -> np.ndarray:
         """Which documents have one of ``contexts`` (ordinals, repeats allowed)."""
         distinct = np.unique(contexts)
-        order, starts = self._documents_by_context()
+        _order, starts = self._documents_by_context
         if int((starts[distinct + 1] - starts[distinct]).sum()) * 8 > self.size:
             hit = np.zeros(self.contexts, dtype=bool)  # many documents: one pass over all
             hit[distinct] = True
@@ -219,13 +220,11 @@ class SegmentSubstrings:
         mask[self.context_members(distinct)[0]] = True
         return mask
 
+    @cached_property
     def _documents_by_context(self) -> tuple[np.ndarray, np.ndarray]:
-        found = self._ranges.get(("by_context", b""))
-        if found is None:
-            order = np.argsort(self.doc_ctx, kind="stable")
-            starts = np.searchsorted(self.doc_ctx[order], np.arange(self.contexts + 1))
-            found = self._ranges[("by_context", b"")] = (order, starts)  # type: ignore[assignment]
-        return found  # type: ignore[return-value]
+        """Document numbers ordered by context, and where each context's run starts."""
+        order = np.argsort(self.doc_ctx, kind="stable")
+        return order, np.searchsorted(self.doc_ctx[order], np.arange(self.contexts + 1))
 
     def _range(self, which: str, code: bytes) -> tuple[int, int]:
         # A query looks the same words up several times (matching, IDF, BM25), and
@@ -400,9 +399,7 @@ class VersionSubstrings:
                 return True
             ctx = v.data.context_occurrences(code)
             if len(ctx):
-                hit = np.zeros(v.data.contexts, dtype=bool)
-                hit[ctx] = True
-                mask = hit[v.data.doc_ctx]
+                mask = v.data.context_mask(ctx)
                 if v.live is not None:
                     mask &= v.live
                 if mask.any():

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import jieba
-import pytest
 
 from searchsvc.analysis import (
     GramTokenizer,
     JiebaTokenizer,
-    grams,
     jieba_texts,
     jieba_words,
     normalize,
@@ -82,14 +80,6 @@ def test_jieba_offsets_survive_expanding_normalisation():
 def test_gram_stream_has_every_unigram_and_bigram_at_its_position():
     toks = [(t.text, t.pos) for t in GramTokenizer()("ＥＣ设备。", positions=True)]
     assert toks == [("e", 0), ("ec", 0), ("c", 1), ("c设", 1), ("设", 2), ("设备", 2), ("备", 3)]
-
-
-@pytest.mark.parametrize(
-    ("literal", "expected"),
-    [("", []), ("院", ["院"]), ("保健院", ["保健", "健院"]), ("ab", ["ab"])],
-)
-def test_grams_of_a_literal(literal, expected):
-    assert grams(literal) == expected
 
 
 def test_indexing_tokens_are_the_search_words_without_offsets(seed_articles):
