@@ -20,11 +20,19 @@ import time
 from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 from tqdm import tqdm
 
-from .config import ConfigError, load_settings
+from .config import (
+    CONFIG_ENV,
+    FIELDS,
+    ConfigError,
+    Settings,
+    load_settings,
+    setting_help,
+)
 from .corpus import SOURCE_SUFFIXES, list_sources
 from .indexing import (
     IndexMissingError,
@@ -42,23 +50,37 @@ log = logging.getLogger("searchsvc")
 
 EXIT_PROBLEMS = 3
 
-seeds_option = click.option(
-    "--seeds",
-    type=click.Path(path_type=Path, file_okay=False),
-    default="seeds",
-    envvar="SEARCHSVC_SEEDS",
-    show_default=True,
-    help="Directory of article sources (.txt/.md pages, .jsonl feeds).",
-)
-index_option = click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default="index",
-    envvar="SEARCHSVC_INDEX",
-    show_default=True,
-    help="Index directory.",
-)
+def _settings(ctx: click.Context) -> Settings:
+    """The settings, loaded once per invocation (lazily: ``--help`` works with a bad file)."""
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    if "settings" not in root.obj:
+        try:
+            root.obj["settings"] = load_settings(config_file=root.obj.get("config"))
+        except ConfigError as err:
+            raise click.ClickException(f"invalid configuration: {err}") from None
+        if not root.obj.get("verbose"):
+            logging.getLogger().setLevel(root.obj["settings"].log_level)
+    return root.obj["settings"]
+
+
+def settings_for(ctx: click.Context, **options: object) -> Settings:
+    """The settings with this command's options applied (an option not given is None)."""
+    try:
+        return _settings(ctx).override(**options)
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
+
+
+def _directory_option(flag: str, name: str) -> Any:
+    return click.option(
+        flag, name, type=click.Path(path_type=Path, file_okay=False), default=None,
+        help=f"{setting_help(name)} (default: {FIELDS[name].default}).",
+    )
+
+
+seeds_option = _directory_option("--seeds", "seeds_dir")
+index_option = _directory_option("--index", "index_dir")
 wait_option = click.option(
     "--wait",
     default=0.0,
@@ -70,8 +92,19 @@ wait_option = click.option(
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
-def main(verbose: bool) -> None:
-    """Full-text search for Chinese news articles."""
+@click.option(
+    "--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help=f"TOML settings file (default: ${CONFIG_ENV}); environment variables and options "
+    "override it.",
+)
+@click.pass_context
+def main(ctx: click.Context, verbose: bool, config_file: Path | None) -> None:
+    """Full-text search for Chinese news articles.
+
+    Every command reads the same settings: defaults, the TOML file (--config or
+    SEARCHSVC_CONFIG), SEARCHSVC_* environment variables, then its own options."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(config=config_file, verbose=verbose)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -124,9 +157,10 @@ class CliProgress:
 
 
 def run_sync(
-    seeds: Path, index_dir: Path, *, full: bool, only: list[Path] | None = None, wait: float = 0
+    settings: Settings, *, full: bool, only: list[Path] | None = None, wait: float = 0
 ) -> SyncSummary:
     """Run a build/update with progress, turning operator mistakes into clear errors."""
+    seeds, index_dir = settings.seeds_dir, settings.index_dir
     if not seeds.is_dir():
         raise click.UsageError(f"seeds directory {seeds} does not exist")
     if only is None and not list_sources(seeds):
@@ -160,18 +194,22 @@ def _finish(summary: SyncSummary, verb: str) -> None:
 @seeds_option
 @index_option
 @wait_option
-def build(seeds: Path, index_dir: Path, wait: float) -> None:
+@click.pass_context
+def build(ctx: click.Context, seeds_dir: Path | None, index_dir: Path | None, wait: float) -> None:
     """Rebuild the index from all sources and switch to it atomically."""
-    _finish(run_sync(seeds, index_dir, full=True, wait=wait), "build")
+    settings = settings_for(ctx, seeds_dir=seeds_dir, index_dir=index_dir)
+    _finish(run_sync(settings, full=True, wait=wait), "build")
 
 
 @main.command()
 @seeds_option
 @index_option
 @wait_option
-def update(seeds: Path, index_dir: Path, wait: float) -> None:
+@click.pass_context
+def update(ctx: click.Context, seeds_dir: Path | None, index_dir: Path | None, wait: float) -> None:
     """Index new and changed articles, drop removed ones (a full build if there is no index)."""
-    _finish(run_sync(seeds, index_dir, full=False, wait=wait), "update")
+    settings = settings_for(ctx, seeds_dir=seeds_dir, index_dir=index_dir)
+    _finish(run_sync(settings, full=False, wait=wait), "update")
 
 
 @main.command()
@@ -181,8 +219,17 @@ def update(seeds: Path, index_dir: Path, wait: float) -> None:
 @seeds_option
 @index_option
 @wait_option
-def add(files: tuple[Path, ...], seeds: Path, index_dir: Path, wait: float) -> None:
+@click.pass_context
+def add(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    seeds_dir: Path | None,
+    index_dir: Path | None,
+    wait: float,
+) -> None:
     """Index the given source files now (files outside --seeds are copied into it first)."""
+    settings = settings_for(ctx, seeds_dir=seeds_dir, index_dir=index_dir)
+    seeds = settings.seeds_dir
     if not seeds.is_dir():
         raise click.UsageError(f"seeds directory {seeds} does not exist")
     targets: list[Path] = []
@@ -197,16 +244,18 @@ def add(files: tuple[Path, ...], seeds: Path, index_dir: Path, wait: float) -> N
             raise click.UsageError(f"{target} exists with other content; rename {path}")
         shutil.copy2(path, target)
         targets.append(target)
-    _finish(run_sync(seeds, index_dir, full=False, only=targets, wait=wait), "add")
+    _finish(run_sync(settings, full=False, only=targets, wait=wait), "add")
 
 
 @main.command("rollback")
 @index_option
 @wait_option
-def rollback_command(index_dir: Path, wait: float) -> None:
+@click.pass_context
+def rollback_command(ctx: click.Context, index_dir: Path | None, wait: float) -> None:
     """Switch back to the previous index version."""
+    settings = settings_for(ctx, index_dir=index_dir)
     try:
-        old, new = rollback(index_dir, wait)
+        old, new = rollback(settings.index_dir, wait)
     except (IndexBusyError, IndexVerificationError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"rolled back from {old} to {new}")
@@ -218,8 +267,10 @@ def _size(path: Path) -> int:
 
 @main.command()
 @index_option
-def stats(index_dir: Path) -> None:
+@click.pass_context
+def stats(ctx: click.Context, index_dir: Path | None) -> None:
     """Print the index version, counts, size on disk, sources and last update."""
+    index_dir = settings_for(ctx, index_dir=index_dir).index_dir
     version = current_version(index_dir)
     if version is None or not index_exists(index_dir):
         raise click.ClickException(str(IndexMissingError(index_dir)))
@@ -238,53 +289,51 @@ def stats(index_dir: Path) -> None:
 
 
 @main.command()
-@click.option("--index", "index_dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Index directory [SEARCHSVC_INDEX, default ./index].")
-@click.option("--seeds", type=click.Path(path_type=Path, file_okay=False),
-              help="Sources, for --build-if-missing and admin updates [SEARCHSVC_SEEDS].")
-@click.option("--host", help="Listen address [SEARCHSVC_HOST, default 127.0.0.1].")
-@click.option("--port", type=click.IntRange(1, 65535), help="[SEARCHSVC_PORT, default 8000]")
-@click.option("--workers", type=click.IntRange(1, 64),
-              help="Worker processes [SEARCHSVC_WORKERS, default: cores, at most 4].")
-@click.option("--threads", type=click.IntRange(1, 256),
-              help="Threads per worker [SEARCHSVC_THREADS, default 8].")
+@index_option
+@seeds_option
+@click.option("--host", help=setting_help("host"))
+@click.option("--port", type=click.IntRange(1, 65535), help=setting_help("port"))
+@click.option("--workers", type=click.IntRange(1, 64), help=setting_help("workers"))
+@click.option("--threads", type=click.IntRange(1, 256), help=setting_help("threads"))
 @click.option(
     "--build-if-missing", is_flag=True, help="Build the index from the seeds if there is none."
 )
+@click.pass_context
 def serve(
+    ctx: click.Context,
     index_dir: Path | None,
-    seeds: Path | None,
+    seeds_dir: Path | None,
     host: str | None,
     port: int | None,
     workers: int | None,
     threads: int | None,
     build_if_missing: bool,
 ) -> None:
-    """Serve the search page and API (waitress; SIGTERM finishes requests in flight)."""
+    """Serve the search page and API (SIGTERM finishes requests in flight)."""
     from .serving import serve as run_server
     from .web import create_app
 
-    try:
-        settings = load_settings()
-    except ConfigError as err:
-        raise click.ClickException(f"invalid configuration: {err}") from None
-    logging.getLogger().setLevel(settings["log_level"])
-    index_dir = index_dir or Path(settings["index_dir"])
-    seeds = seeds or Path(settings["seeds_dir"])
-    if not index_exists(index_dir):
+    settings = settings_for(
+        ctx, index_dir=index_dir, seeds_dir=seeds_dir, host=host, port=port, workers=workers,
+        threads=threads,
+    )
+    if not index_exists(settings.index_dir):
         if not build_if_missing:
             raise click.ClickException(
-                f"no index in {index_dir}: run `searchsvc build --seeds {seeds} "
-                f"--index {index_dir}` first (or pass --build-if-missing)"
+                f"no index in {settings.index_dir}: run `searchsvc build --seeds "
+                f"{settings.seeds_dir} --index {settings.index_dir}` first "
+                "(or pass --build-if-missing)"
             )
-        click.echo(f"build: {run_sync(seeds, index_dir, full=True).line()}")
-    app = create_app({"INDEX_DIR": str(index_dir), "SEEDS_DIR": str(seeds)})
-    host = host or settings["host"]
-    port = port or settings["port"]
-    threads = threads or settings["threads"]
-    workers = workers or settings["workers"]
-    click.echo(f"serving {index_dir} on http://{host}:{port}/ ({workers} × {threads} threads)")
-    run_server(app, host, port, threads, settings["request_timeout"], workers=workers)
+        click.echo(f"build: {run_sync(settings, full=True).line()}")
+    app = create_app(settings=settings)
+    click.echo(
+        f"serving {settings.index_dir} on http://{settings.host}:{settings.port}/ "
+        f"({settings.workers} × {settings.threads} threads)"
+    )
+    run_server(
+        app, settings.host, settings.port, settings.threads, settings.request_timeout,
+        workers=settings.workers,
+    )
 
 
 _MARK = re.compile(r"<mark>(.*?)</mark>")
@@ -304,11 +353,18 @@ def _terminal_text(highlight: str, color: bool) -> str:
 @click.option("--size", default=10, show_default=True, type=click.IntRange(1, 100))
 @click.option("--page", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
-def search_command(query: str, index_dir: Path, size: int, page: int, as_json: bool) -> None:
+@click.pass_context
+def search_command(
+    ctx: click.Context, query: str, index_dir: Path | None, size: int, page: int, as_json: bool
+) -> None:
     """Search the index and print the results."""
+    settings = settings_for(ctx, index_dir=index_dir)
     try:
-        with closing(LiveIndex(index_dir)) as live, live.searcher() as (_version, searcher):
-            result = search(searcher, query, page=page, size=size, synonyms=live.synonyms())
+        with closing(LiveIndex(settings.index_dir)) as live, live.searcher() as (_v, searcher):
+            result = search(
+                searcher, query, page=page, size=size, synonyms=live.synonyms(),
+                time_budget=settings.time_budget_ms / 1000,
+            )
     except IndexMissingError as err:
         raise click.ClickException(str(err)) from None
     except QueryError as err:
@@ -317,8 +373,16 @@ def search_command(query: str, index_dir: Path, size: int, page: int, as_json: b
         click.echo(json.dumps(asdict(result), ensure_ascii=False, indent=2))
         return
     color = sys.stdout.isatty()
+    if result.did_you_mean:
+        click.echo(f"did you mean: {result.did_you_mean}")
+    if not result.matched_all and result.hits:
+        click.echo(
+            f"no paragraph contains every word; ranked by the words they contain "
+            f"({' '.join(result.words)})"
+        )
     for n, hit in enumerate(result.hits, start=(page - 1) * size + 1):
         heading = f" · {hit.heading}" if hit.heading else ""
         click.echo(f"{n}. {hit.title}{heading}  [{hit.source} #p{hit.paragraph}]")
         click.echo(f"   {_terminal_text(hit.highlight, color)}")
-    click.echo(f"{result.total} paragraphs, page {page}, {result.took_ms:.1f} ms")
+    partial = " (partial: the time budget ran out)" if result.partial else ""
+    click.echo(f"{result.total} paragraphs, page {page}, {result.took_ms:.1f} ms{partial}")

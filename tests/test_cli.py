@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from conftest import SEEDS
@@ -95,3 +98,84 @@ def test_stats_and_update_summary(runner, tmp_path: Path):
     assert "articles:    8" in out and "paragraphs:  216" in out
     assert "size:" in out and " MB" in out and "updated at:  20" in out
     assert "sources:     5 files" in out and "003_0e7556534e4a60ae.txt: 1 articles" in out
+
+
+@contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def _config_file(tmp_path: Path, seeds: Path, index_dir: Path) -> Path:
+    config = tmp_path / "searchsvc.toml"
+    config.write_text(
+        f'[searchsvc]\nseeds_dir = "{seeds}"\nindex_dir = "{index_dir}"\n', encoding="utf-8"
+    )
+    return config
+
+
+def test_every_command_reads_the_config_file(runner, tmp_path: Path):
+    """Issue 11.17: build/update/add/stats/search/rollback read SEARCHSVC_CONFIG (only
+    serve did), and --config names the same file."""
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    index_dir = tmp_path / "configured-index"
+    env = {"SEARCHSVC_CONFIG": str(_config_file(tmp_path, seeds, index_dir))}
+    # Run from an empty directory: the defaults (./seeds, ./index) must not be used.
+    empty = tmp_path / "cwd"
+    empty.mkdir()
+    with _working_directory(empty):
+        result = runner.invoke(main, ["build"], env=env)
+        assert result.exit_code == 0, result.output
+        assert current_version(index_dir) and not (empty / "index").exists()
+        (seeds / "extra.jsonl").write_text(
+            json.dumps({"id": "x1", "title": "新增", "text": "配置文件测试段落。"},
+                       ensure_ascii=False) + "\n",
+            encoding="utf-8",
+        )
+        result = runner.invoke(main, ["update"], env=env)
+        assert result.exit_code == 0 and "1 added" in result.output, result.output
+        result = runner.invoke(main, ["search", "配置文件测试"], env=env)
+        assert result.exit_code == 0 and "【配置文件测试】" in result.output, result.output
+        result = runner.invoke(main, ["stats"], env=env)
+        assert result.exit_code == 0 and "extra.jsonl: 1 articles" in result.output
+        other = tmp_path / "other.jsonl"
+        other.write_text(
+            json.dumps({"id": "x2", "title": "另一篇", "text": "另一个段落。"}, ensure_ascii=False)
+            + "\n",
+            encoding="utf-8",
+        )
+        result = runner.invoke(main, ["add", str(other)], env=env)
+        assert result.exit_code == 0 and (seeds / "other.jsonl").exists(), result.output
+        result = runner.invoke(main, ["rollback"], env=env)
+        assert result.exit_code == 0 and "rolled back" in result.output, result.output
+        # --config names the file too; options still win over it.
+        result = runner.invoke(
+            main, ["--config", env["SEARCHSVC_CONFIG"], "stats", "--index", str(tmp_path / "no")]
+        )
+        assert result.exit_code == 1 and "no index in" in result.output
+        result = runner.invoke(main, ["--config", env["SEARCHSVC_CONFIG"], "stats"])
+        assert result.exit_code == 0 and "extra.jsonl" in result.output
+
+
+def test_invalid_config_is_a_clear_error_for_every_command(runner, tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("page_size = 0\n", encoding="utf-8")
+    for command in (["build"], ["update"], ["stats"], ["search", "医院"], ["rollback"]):
+        result = runner.invoke(main, command, env={"SEARCHSVC_CONFIG": str(bad)})
+        assert result.exit_code == 1, (command, result.output)
+        assert "invalid configuration" in result.output and "page_size" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    # --help still works with a broken file.
+    result = runner.invoke(main, ["build", "--help"], env={"SEARCHSVC_CONFIG": str(bad)})
+    assert result.exit_code == 0 and "SEARCHSVC_INDEX" in result.output
+
+
+def test_search_prints_did_you_mean(runner, seed_index: Path):
+    result = runner.invoke(main, ["search", "ECNO", "--index", str(seed_index)])
+    assert result.exit_code == 0, result.output
+    assert "did you mean: ecmo" in result.output.lower()

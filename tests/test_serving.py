@@ -20,11 +20,11 @@ from searchsvc.config import ConfigError, load_settings
 
 
 def test_defaults_file_then_environment(tmp_path: Path):
-    assert load_settings({})["port"] == 8000
+    assert load_settings({}).port == 8000
     toml = tmp_path / "searchsvc.toml"
     toml.write_text('[searchsvc]\nport = 9000\nthreads = 4\nrate_limit = "10/second"\n')
     settings = load_settings({"SEARCHSVC_CONFIG": str(toml), "SEARCHSVC_THREADS": "6"})
-    assert (settings["port"], settings["threads"], settings["rate_limit"]) == (9000, 6, "10/second")
+    assert (settings.port, settings.threads, settings.rate_limit) == (9000, 6, "10/second")
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..analysis import warm_up
-from ..config import load_settings
+from ..config import Settings, load_settings
 from ..indexing import IndexMissingError, LiveIndex
 from ..search import QueryError
 
@@ -45,19 +45,24 @@ class ApiError(Exception):
         self.message = message
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Create the app: defaults, then SEARCHSVC_* environment, then ``test_config``."""
-    settings = load_settings()  # ConfigError (naming the setting) if something is wrong
+def create_app(
+    test_config: dict[str, Any] | None = None, settings: Settings | None = None
+) -> Flask:
+    """Create the app from ``settings`` (loaded from the file and environment when not
+    given: ``wsgi.py``), then ``test_config`` overrides."""
+    if settings is None:
+        settings = load_settings()  # ConfigError (naming the setting) if something is wrong
     app = Flask(__name__)
     app.config.from_mapping(
-        INDEX_DIR=settings["index_dir"],
-        SEEDS_DIR=settings["seeds_dir"],
-        ADMIN_TOKEN=settings["admin_token"],
-        RELOAD_INTERVAL=settings["reload_interval"],
-        PAGE_SIZE=settings["page_size"],
-        SEARCH_TIME_BUDGET_MS=settings["time_budget_ms"],
-        RATE_LIMIT=settings["rate_limit"],
-        PROXY_COUNT=settings["proxy_count"],
+        SETTINGS=settings,
+        INDEX_DIR=str(settings.index_dir),
+        SEEDS_DIR=str(settings.seeds_dir),
+        ADMIN_TOKEN=settings.admin_token,
+        RELOAD_INTERVAL=settings.reload_interval,
+        PAGE_SIZE=settings.page_size,
+        SEARCH_TIME_BUDGET_MS=settings.time_budget_ms,
+        RATE_LIMIT=settings.rate_limit,
+        PROXY_COUNT=settings.proxy_count,
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     if test_config:
