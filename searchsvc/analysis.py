@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import stat
+import tempfile
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,6 +37,46 @@ from whoosh.analysis import Token, Tokenizer
 
 # jieba logs its dictionary loading at INFO on every process start; keep that quiet.
 jieba.setLogLevel(logging.WARNING)
+
+JIEBA_CACHE_ENV = "SEARCHSVC_CACHE_DIR"
+
+
+def _private_directory(path: Path) -> bool:
+    """Whether ``path`` is a directory of ours that nobody else may write to."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
+
+
+def jieba_cache_dir() -> Path:
+    """Where jieba keeps its dictionary cache: a directory only this user can write.
+
+    jieba's default is the world-writable temp directory, and it loads the cache with
+    ``marshal``: anybody who can write there could plant a file this process trusts.
+    ``$SEARCHSVC_CACHE_DIR``, else ``$XDG_CACHE_HOME/searchsvc`` (``~/.cache/searchsvc``),
+    created 0700; if that cannot be made private, a fresh private temporary directory
+    (the cache is then rebuilt on each start, which costs about a second)."""
+    base = os.environ.get(JIEBA_CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "searchsvc",
+    )
+    path = Path(base)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        pass
+    if _private_directory(path):
+        return path
+    return Path(tempfile.mkdtemp(prefix="searchsvc-jieba-"))
+
+
+jieba.dt.tmp_dir = str(jieba_cache_dir())
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import marshal
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import jieba
 
 from searchsvc.analysis import (
+    JIEBA_CACHE_ENV,
     GramTokenizer,
     JiebaTokenizer,
     jieba_texts,
@@ -104,3 +113,46 @@ def test_traditional_folds_to_simplified_with_a_one_to_one_map():
     sq = squeeze("「醫院」引進ＥＣＭＯ")
     assert sq.text == "医院引进ecmo"
     assert sq.original_span(0, 2) == (1, 3)
+
+
+def _freq_after_warm_up(env: dict[str, str]) -> dict:
+    """Start a fresh process with ``env``, load jieba through searchsvc, report what it got."""
+    code = (
+        "import json, jieba, searchsvc.analysis as a; a.warm_up(); "
+        "print(json.dumps({'planted': jieba.dt.FREQ.get('植入的词'), "
+        "'tmp_dir': jieba.dt.tmp_dir}))"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("XDG_CACHE_HOME", JIEBA_CACHE_ENV)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+        timeout=120, check=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_jieba_never_loads_a_cache_planted_in_the_shared_temp_dir(tmp_path: Path):
+    """Issue 11.20: jieba's marshal cache lived in world-writable /tmp; anybody could plant
+    one. It now lives in a private per-user directory (0700)."""
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    with open(shared / "jieba.cache", "wb") as fh:
+        marshal.dump(({"植入的词": 5, "中": 1}, 6), fh)
+    home = tmp_path / "home"
+    home.mkdir()
+    got = _freq_after_warm_up({"TMPDIR": str(shared), "HOME": str(home)})
+    assert got["planted"] is None
+    private = home / ".cache" / "searchsvc"
+    assert Path(got["tmp_dir"]) == private
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    assert (private / "jieba.cache").is_file()  # the next start loads it from there
+
+
+def test_a_shared_cache_dir_is_refused(tmp_path: Path):
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with open(shared / "jieba.cache", "wb") as fh:
+        marshal.dump(({"植入的词": 5, "中": 1}, 6), fh)
+    got = _freq_after_warm_up({JIEBA_CACHE_ENV: str(shared), "HOME": str(tmp_path)})
+    assert got["planted"] is None and Path(got["tmp_dir"]) != shared
