@@ -429,8 +429,9 @@ def validate_paging(page: int, size: int) -> None:
 
 
 def _hit(
-    fields: dict[str, object], score: float, literals: list[str], collapsed: dict[str, int]
+    fields: dict[str, object], score: float, keywords: list[Keyword], collapsed: dict[str, int]
 ) -> Hit:
+    literals = [lit for k in keywords for lit in k.literals]
     text = str(fields.get("text") or "")
     title = str(fields.get("title") or "")
     heading = str(fields.get("heading") or "") or None
@@ -449,14 +450,15 @@ def _hit(
         url=fields.get("url") or None,  # type: ignore[arg-type]
         title_highlight=mark(title, match_spans(title, literals)),
         heading_highlight=mark(heading, match_spans(heading, literals)) if heading else None,
-        matched_words=_count_in(squeeze(text).text, literals),
-        query_words=len(set(literals)),
+        matched_words=_words_in(squeeze(text).text, keywords),
+        query_words=len(keywords),
         more_in_article=collapsed.get(str(fields["article_id"]), 0),
     )
 
 
-def _count_in(squeezed: str, literals: list[str]) -> int:
-    return sum(1 for lit in set(literals) if lit in squeezed)
+def _words_in(squeezed: str, keywords: list[Keyword]) -> int:
+    """How many of the query's words the text contains (a synonym counts for its word)."""
+    return sum(1 for k in keywords if any(lit in squeezed for lit in k.literals))
 
 
 def search(
@@ -502,13 +504,16 @@ def search(
             loose = rank(subs, loose_spec, window, remaining, group, filters)
             if loose.total > ranked.total:
                 ranked, keywords, matched_all = loose, words, False
-    literals = [lit for k in keywords for lit in k.literals]
-    first = (page - 1) * size
-    page_hits = ranked.hits[first : page * size]
-    if len(keywords) > 1 and filters.sort == "relevance":  # re-rank the window, then cut
-        page_hits = _rerank_by_proximity(ranked.hits, subs, keywords)[first : page * size]
+    ordered = ranked.hits
+    if len(keywords) > 1 and filters.sort == "relevance":
+        # Always the same first RERANK_WINDOW results, whatever the page: the order of the
+        # whole list then does not depend on which page is asked for, and page N + 1
+        # continues page N exactly.
+        head = _rerank_by_proximity(ordered[:RERANK_WINDOW], subs, keywords)
+        ordered = head + ordered[RERANK_WINDOW:]
+    page_hits = ordered[(page - 1) * size : page * size]
     shown = [(score, searcher.stored_fields(n)) for n, score in page_hits]
-    hits = [_hit(fields, score, literals, ranked.collapsed) for score, fields in shown]
+    hits = [_hit(fields, score, keywords, ranked.collapsed) for score, fields in shown]
     nothing_matched_all = not matched_all or ranked.total == 0
     in_time = time.perf_counter() - started < time_budget
     suggestion = (

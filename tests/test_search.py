@@ -6,9 +6,10 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import SEEDS
 from whoosh import index as whoosh_index
 
-from searchsvc.analysis import squeeze_text
+from searchsvc.analysis import read_synonyms, squeeze_text
 from searchsvc.corpus import Article, Paragraph
 from searchsvc.indexing import LiveIndex, article_documents, chunk_id, current_version
 from searchsvc.lifecycle import build_from_articles
@@ -219,6 +220,26 @@ def test_pagination_is_consistent(searcher):
     assert beyond.hits == [] and beyond.total == full.total
 
 
+@pytest.mark.parametrize("group", [False, True])
+@pytest.mark.parametrize(
+    "query", ["院 中", "医 人", "医院 健康", "医院 OR 患者 中", "院 不存在的词xyz 中"]
+)
+def test_multi_keyword_pages_continue_each_other(searcher, query, group):
+    """Issue 11.18: the proximity re-rank looked at max(page × size, 50) results, so the
+    order changed with the page and hits repeated or went missing across pages."""
+    full = search(searcher, query, size=100, group=group)
+    assert full.total > 3 or group
+    expected = [h.id for h in full.hits]
+    for size in (3, 7, 10, 25):
+        seen: list[str] = []
+        for page in range(1, 100 // size + 1):
+            result = search(searcher, query, page=page, size=size, group=group)
+            assert result.total == full.total
+            seen += [h.id for h in result.hits]
+        assert len(seen) == len(set(seen)), f"size {size}: a hit repeated across pages"
+        assert seen == expected[: len(seen)], f"size {size}: pages do not continue each other"
+
+
 @pytest.mark.parametrize(
     ("query", "page", "size", "code"),
     [("", 1, 10, "empty_query"), ("   ", 1, 10, "empty_query"),
@@ -275,6 +296,20 @@ def test_a_question_falls_back_to_ranking_by_words_matched(searcher):
     assert top.query_words == len(result.words)
     assert top.matched_words == sum(squeeze_text(w) in squeeze_text(top.text) for w in result.words)
     assert "<mark>引进ECMO设备</mark>" in top.highlight  # adjacent matches merge into one mark
+
+
+def test_matched_words_count_the_query_words_not_their_synonyms(searcher):
+    """Issue 11.19: "新冠 不存在的词xyz" listed 4 words but said 匹配 2/7: the counts took
+    every synonym literal as a word of its own."""
+    synonyms = read_synonyms(SEEDS / "synonyms.txt")
+    assert "新型冠状病毒" in synonyms["新冠"]
+    for query in ("新冠 不存在的词xyz", "ECMO 不存在的词xyz", "ECMO 人工肺"):
+        result = search(searcher, query, synonyms=synonyms)
+        assert result.hits, query
+        words = result.words or query.split()
+        for hit in result.hits:
+            assert hit.query_words == len(words), (query, hit.query_words, words)
+            assert 0 < hit.matched_words <= hit.query_words
 
 
 def test_and_queries_do_not_fall_back_when_something_matches_all(searcher):
