@@ -44,7 +44,8 @@ from .indexing import (
     read_meta,
 )
 from .lifecycle import IndexBusyError, SyncSummary, read_manifest, rollback, sync
-from .search import QueryError, search
+from .query import QueryError
+from .search import search
 
 log = logging.getLogger("searchsvc")
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from test_openapi import OpenAPI
 
-from searchsvc.search import MAX_PAGE_SIZE, MAX_QUERY_CHARS, MAX_RESULT_WINDOW
+from searchsvc.query import MAX_PAGE_SIZE, MAX_QUERY_CHARS, MAX_RESULT_WINDOW
 from searchsvc.web import create_app
 
 # Even without an example database, hypothesis caches the constants it finds in the code

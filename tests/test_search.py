@@ -11,16 +11,12 @@ from whoosh import index as whoosh_index
 
 from searchsvc.analysis import read_synonyms, squeeze_text
 from searchsvc.corpus import Article, Paragraph
+from searchsvc.highlight import match_spans, snippet
 from searchsvc.indexing import LiveIndex, article_documents, chunk_id, current_version
 from searchsvc.lifecycle import build_from_articles
-from searchsvc.search import (
-    QueryError,
-    get_article,
-    match_spans,
-    parse_query,
-    search,
-    snippet,
-)
+from searchsvc.query import Filters, Keyword, QueryError, parse_query
+from searchsvc.ranking import back_off
+from searchsvc.search import get_article, search
 
 
 def ids(searcher, query: str) -> set[str]:
@@ -366,16 +362,15 @@ def test_grouping_keeps_two_paragraphs_per_article(searcher):
 
 
 def test_words_found_nowhere_back_off_to_two_character_pieces(small):
-    from searchsvc.search import Keyword, _back_off
     from searchsvc.substrings import VersionSubstrings
 
     live, _ = small
     with live.searcher() as (_v, s):
         words = [Keyword("医院", "医院"), Keyword("义诊活", "义诊活"), Keyword("ecno", "ecno")]
         subs = VersionSubstrings.from_searcher(s)
-        assert [k.literal for k in _back_off(subs, words)] == ["医院", "义诊活", "ecno"]
+        assert [k.literal for k in back_off(subs, words)] == ["医院", "义诊活", "ecno"]
         glued = [Keyword("义诊史", "义诊史")]  # not in any paragraph: split
-        assert [k.literal for k in _back_off(subs, glued)] == ["义诊", "诊史"]
+        assert [k.literal for k in back_off(subs, glued)] == ["义诊", "诊史"]
 
 
 def test_keywords_close_together_rank_higher(tmp_path):
@@ -405,7 +400,6 @@ def test_mixed_scripts_are_searchable_as_the_reader_sees_them(searcher, query, m
 def test_filters_by_source_and_date_and_sort_by_date(tmp_path):
     from dataclasses import replace as with_
 
-    from searchsvc.search import Filters
 
     articles = [
         with_(_article("a", "甲", ["医院新闻一。"]), date="2019-01-05", source="feeds/a.jsonl"),
@@ -428,7 +422,6 @@ def test_filters_by_source_and_date_and_sort_by_date(tmp_path):
 
 
 def test_grouping_with_a_filter_and_an_exclusion(searcher):
-    from searchsvc.search import Filters
 
     only = Filters(source="000_eacc438995d2ea0a.txt")
     result = search(searcher, "医院 -ECMO", group=True, filters=only, size=100)

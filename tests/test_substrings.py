@@ -25,7 +25,9 @@ from searchsvc.analysis import squeeze_text
 from searchsvc.corpus import Article, Paragraph
 from searchsvc.indexing import LiveIndex, current_version
 from searchsvc.lifecycle import build_from_articles, sync
-from searchsvc.search import Filters, match_spec, parse_query, rank, search
+from searchsvc.query import Filters, parse_query
+from searchsvc.ranking import match_spec, rank
+from searchsvc.search import search
 from searchsvc.substrings import (
     META,
     SegmentSubstrings,

@@ -1,0 +1,404 @@
+"""Matching and ranking over the literal index, in numpy.
+
+In: the literal index of a version (``substrings.VersionSubstrings``) and a ``MatchSpec``:
+the squeezed literals a paragraph must (or must not) contain and what each is worth.
+Out: ``Ranked``: the best paragraphs (global document numbers, scores) and the exact total.
+
+A keyword matches a paragraph that contains it as a literal in its text (``TEXT_MATCH_SCORE``)
+or in its article title/heading (``CONTEXT_MATCH_SCORE``); BM25 over the query's jieba
+words, counted as literal occurrences, orders equals. Each segment is matched whole, with
+array operations; grouping (at most ``GROUP_LIMIT`` paragraphs per article), filters and
+date order are array operations too. The proximity re-rank orders the first results by how
+close together the keywords stand.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from whoosh.searching import Searcher
+
+from .analysis import jieba_words
+from .query import MAX_KEYWORDS, Filters, Keyword, ParsedQuery
+from .substrings import SegmentView, VersionSubstrings, encode
+
+GROUP_LIMIT = 2  # paragraphs shown per article when results are grouped
+
+# Scores: the literal match decides *whether* a paragraph matches; BM25 decides
+# the order among equals. The constants make the order, in effect: first by how many
+# keywords the paragraph's own text contains (a title/heading match counts far less),
+# then the keywords side by side as typed, then BM25 (which stays well below 50).
+TEXT_MATCH_SCORE = 100.0
+CONTEXT_MATCH_SCORE = 1.0
+ADJACENT_BONUS = 50.0
+# Fallback ranking (too little matches every word): per word found, COORDINATION × its IDF
+# (a title/heading match earns CONTEXT_SHARE of that), plus BM25.
+FALLBACK_BELOW = 1  # fall back only when nothing matches every word: AND stays AND
+COORDINATION = 4.0
+CONTEXT_SHARE = 0.2
+# Proximity: up to PROXIMITY_BONUS when all keywords stand side by side, less as the
+# stretch holding them grows; applied to the first RERANK_WINDOW results.
+PROXIMITY_BONUS = 30.0
+RERANK_WINDOW = 50
+
+
+@dataclass(frozen=True)
+class MatchSpec:
+    """What a paragraph must contain and how it scores, in terms of squeezed literals.
+
+    ``required``: every group must match; a group matches when one of its literals occurs
+    in the paragraph's text (earning ``text_score``) or in its title/heading (earning
+    ``context_score``); every literal found adds its score. ``bonus``: literals that add
+    their score when found in the text. ``excluded``: literals that remove a paragraph.
+    ``words``: the jieba words BM25 orders by."""
+
+    required: tuple[tuple[tuple[str, float, float], ...], ...]
+    bonus: tuple[tuple[str, float], ...] = ()
+    excluded: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
+
+
+def _bm25_words(keywords: list[Keyword]) -> tuple[str, ...]:
+    return tuple(
+        dict.fromkeys(w.text for k in keywords for form in k.forms for w in jieba_words(form))
+    )
+
+
+def match_spec(parsed: ParsedQuery) -> MatchSpec:
+    """The literal match of a parsed user query: every group, in the text (or, scoring far
+    less, in the title/heading); the keywords side by side as typed earn a bonus."""
+    required = tuple(
+        tuple((lit, TEXT_MATCH_SCORE, CONTEXT_MATCH_SCORE) for k in group for lit in k.literals)
+        for group in parsed.groups
+    )
+    bonus: tuple[tuple[str, float], ...] = ()
+    positive = parsed.positive
+    if len(positive) > 1 and all(len(g) == 1 for g in parsed.groups):
+        bonus = (("".join(k.literal for k in positive), ADJACENT_BONUS),)
+    excluded = tuple(lit for k in parsed.excluded for lit in k.literals)
+    return MatchSpec(required, bonus, excluded, _bm25_words(positive))
+
+
+
+def back_off(subs: VersionSubstrings, words: list[Keyword]) -> list[Keyword]:
+    """Chinese words found nowhere, split into their two-character pieces: jieba sometimes
+    glues a name to the next character ("魏舒史称" → 魏舒史, a word no passage contains)."""
+    out: dict[str, Keyword] = {}
+    for word in words:
+        splittable = len(word.literal) >= 3 and not word.quoted
+        splittable = splittable and all("\u4e00" <= ch <= "\u9fff" for ch in word.literal)
+        if not splittable or any(subs.occurs(lit) for lit in word.literals):
+            out.setdefault(word.literal, word)
+            continue
+        for i in range(len(word.literal) - 1):
+            piece = word.literal[i : i + 2]
+            out.setdefault(piece, Keyword(piece, piece))
+    return list(out.values())[:MAX_KEYWORDS]
+
+
+def fallback_spec(words: list[Keyword], subs: VersionSubstrings) -> MatchSpec:
+    """Paragraphs containing any of ``words``; rarer words and more of them rank higher
+    (a coordination bonus weighted by IDF), then BM25 over their jieba words."""
+    n = max(1, subs.documents)
+    options: list[tuple[str, float, float]] = []
+    for word in words:
+        for literal in word.literals:
+            weight = COORDINATION * math.log(1 + n / (1 + subs.occurrences(literal)))
+            options.append((literal, weight, weight * CONTEXT_SHARE))
+    return MatchSpec((tuple(options),), words=_bm25_words(words))
+
+
+
+def _span_of_all(squeezed: str, keywords: list[Keyword]) -> int | None:
+    """Length of the shortest stretch of ``squeezed`` text holding every keyword."""
+    events: list[tuple[int, int, int]] = []  # (start, end, keyword index)
+    for n, keyword in enumerate(keywords):
+        for literal in keyword.literals:
+            start = squeezed.find(literal)
+            while start != -1:
+                events.append((start, start + len(literal), n))
+                start = squeezed.find(literal, start + 1)
+    events.sort()
+    best: int | None = None
+    last_end: dict[int, tuple[int, int]] = {}
+    for start, end, n in events:
+        last_end[n] = (start, end)
+        if len(last_end) == len(keywords):
+            lo = min(s for s, _ in last_end.values())
+            hi = max(e for _, e in last_end.values())
+            best = hi - lo if best is None else min(best, hi - lo)
+    return best
+
+
+def rerank_by_proximity(
+    ranked: list[tuple[int, float]], subs: VersionSubstrings, keywords: list[Keyword]
+) -> list[tuple[int, float]]:
+    """Add a bonus for the keywords standing close together (all of them within a short
+    stretch), then sort again. Only the first RERANK_WINDOW results are looked at (their
+    squeezed text comes from the literal index: no stored document is read)."""
+    needed = sum(len(k.literal) for k in keywords)
+    scored = []
+    for docnum, score in ranked:
+        span = _span_of_all(subs.squeezed_text(docnum), keywords)
+        bonus = PROXIMITY_BONUS * needed / span if span else 0.0
+        scored.append((docnum, round(score + bonus, 4)))
+    scored.sort(key=lambda item: -item[1])  # stable: equal scores keep the first order
+    return scored
+
+
+
+def filter_choices(searcher: Searcher) -> tuple[list[str], bool]:
+    """What the filters can offer: the source names, and whether any paragraph is dated."""
+    subs = VersionSubstrings.from_searcher(searcher)
+    has_dates = any(bool(v.data.doc_date.any()) for v in subs.segments)
+    return sorted(subs.sources), has_dates
+
+
+
+# BM25 over literal occurrences of the query's jieba words: term frequency and length
+# counted in characters of the squeezed text; a title/heading occurrence weighs less.
+BM25_K1 = 1.2
+BM25_B = 0.75
+CONTEXT_BOOST = 0.6
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The best matches (global document number, score), best first, and how many matched."""
+
+    hits: list[tuple[int, float]]
+    total: int
+    partial: bool = False
+    collapsed: dict[str, int] = field(default_factory=dict)  # article id → not shown
+
+
+class _Segment:
+    """One segment's part of one query: literal lookups, each done once."""
+
+    def __init__(self, view: SegmentView):
+        self.view = view
+        self.data = view.data
+        self._masks: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
+
+    def masks(self, literal: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Documents whose text / whose context contains ``literal`` (None: none)."""
+        found = self._masks.get(literal)
+        if found is None:
+            code = encode(literal)
+            text = ctx = None
+            docs = self.data.text_occurrences(code)
+            if len(docs):
+                text = np.zeros(self.data.size, dtype=bool)
+                text[docs] = True
+            contexts = self.data.context_occurrences(code)
+            if len(contexts):
+                ctx = self.data.context_mask(contexts)
+            found = self._masks[literal] = (text, ctx)
+        return found
+
+    def allowed(self, filters: Filters, sources: Mapping[str, int]) -> np.ndarray | None:
+        """Live documents passing the filters (None: every document)."""
+        mask = None if self.view.live is None else self.view.live.copy()
+        if filters.source:
+            wanted = sources.get(filters.source, -1)
+            mask = _and(mask, self.view.source[self.data.doc_source] == wanted)
+        if filters.date_from:
+            mask = _and(mask, self.data.doc_date >= _date_number(filters.date_from))
+        if filters.date_to:  # 0 is "no date": never within a range
+            dates = self.data.doc_date
+            mask = _and(mask, (dates <= _date_number(filters.date_to)) & (dates > 0))
+        return mask
+
+    def match(
+        self, spec: MatchSpec, filters: Filters, sources: Mapping[str, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Matching documents (local numbers) and their scores."""
+        match = self.allowed(filters, sources)
+        parts: list[tuple[float, np.ndarray]] = []
+        for group in spec.required:
+            found: np.ndarray | None = None
+            for literal, text_score, context_score in group:
+                text, ctx = self.masks(literal)
+                for mask, score in ((text, text_score), (ctx, context_score)):
+                    if mask is not None:
+                        found = mask.copy() if found is None else found | mask
+                        parts.append((score, mask))
+            if found is None:
+                return _NOTHING, _NO_SCORES
+            match = _and(match, found)
+        for literal in spec.excluded:
+            for mask in self.masks(literal):
+                if mask is not None:
+                    match = _and(match, ~mask)
+        docs = np.flatnonzero(match) if match is not None else np.arange(self.data.size)
+        scores = np.zeros(len(docs))
+        if not len(docs):
+            return docs, scores
+        for score, mask in parts:
+            scores += score * mask[docs]
+        for literal, score in spec.bonus:
+            text, _ctx = self.masks(literal)
+            if text is not None:
+                scores += score * text[docs]
+        return docs, scores
+
+    def add_bm25(self, scores: np.ndarray, docs: np.ndarray, docs_ctx: np.ndarray, word: str,
+                 idf: float, avg_len: float, avg_ctx_len: float) -> None:
+        """Add ``word``'s BM25 to ``scores`` (one per document of ``docs``, ascending;
+        ``docs_ctx`` their contexts), computed only where the word occurs."""
+        code = encode(word)
+        occurrences = self.data.text_occurrences(code)
+        if len(occurrences):
+            where, tf = _counts_at(occurrences, docs, self.data.size)
+            scores[where] += _bm25(tf, self.data.doc_len[docs[where]], avg_len, idf)
+        contexts = self.data.context_occurrences(code)
+        if not len(contexts):
+            return
+        ids, per_id = np.unique(contexts, return_counts=True)
+        members, lengths = self.data.context_members(ids)
+        if len(members) * 4 < len(docs):  # few paragraphs under those titles: look them up
+            where = np.searchsorted(docs, members)
+            inside = where < len(docs)
+            inside[inside] = docs[where[inside]] == members[inside]
+            where, tf = where[inside], np.repeat(per_id, lengths)[inside]
+            ctx = np.repeat(ids, lengths)[inside]
+        else:  # many: one pass over the candidates
+            per_context = np.zeros(self.data.contexts, dtype=np.int64)
+            per_context[ids] = per_id
+            tf = per_context[docs_ctx]
+            where = np.flatnonzero(tf)
+            tf, ctx = tf[where], docs_ctx[where]
+        length = self.view.ctx_len[ctx]
+        scores[where] += CONTEXT_BOOST * _bm25(tf, length, avg_ctx_len, idf)
+
+
+_NOTHING = np.zeros(0, dtype=np.int64)
+_NO_SCORES = np.zeros(0)
+
+
+def _and(mask: np.ndarray | None, other: np.ndarray) -> np.ndarray:
+    return other if mask is None else mask & other
+
+
+def _counts_at(
+    occurrences: np.ndarray, docs: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where in ``docs`` (ascending document numbers) ``occurrences`` fall, and how many
+    fall on each of those."""
+    if len(occurrences) * 16 > size:  # common: count over the whole segment at once
+        counts = np.bincount(occurrences, minlength=size)[docs]
+        where = np.flatnonzero(counts)
+        return where, counts[where]
+    found, counts = np.unique(occurrences, return_counts=True)
+    where = np.searchsorted(docs, found)
+    inside = where < len(docs)
+    inside[inside] = docs[where[inside]] == found[inside]
+    return where[inside], counts[inside]
+
+
+def _bm25(tf: np.ndarray, length: np.ndarray, avg_len: float, idf: float) -> np.ndarray:
+    tf = tf.astype(np.float64)
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * length / avg_len)
+    return idf * tf * (BM25_K1 + 1) / (tf + norm)
+
+
+def _date_number(value: str) -> int:
+    return int(value.replace("-", "")) if value else 0
+
+
+def rank(
+    subs: VersionSubstrings,
+    spec: MatchSpec,
+    limit: int,
+    budget: float | None = None,
+    group: bool = False,
+    filters: Filters | None = None,
+) -> Ranked:
+    """The ``limit`` best paragraphs matching ``spec`` and the exact total.
+
+    Each segment is matched whole, in numpy; the budget is checked between segments, and a
+    search out of time returns what the segments examined so far hold, flagged partial."""
+    filters = filters or Filters()
+    deadline = None if budget is None else time.perf_counter() + budget
+    n = max(1, subs.documents)
+    idf = {w: math.log(1 + n / (1 + subs.occurrences(w))) for w in spec.words}
+    # Most BM25 can add to a paragraph: a paragraph whose match score is further than this
+    # below the limit-th best cannot reach the top (ungrouped relevance order only: grouping
+    # may need to look further down the list).
+    prune = not group and filters.sort == "relevance"
+    bm25_bound = sum(idf.values()) * (BM25_K1 + 1) * (1 + CONTEXT_BOOST)
+    docs: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    articles: list[np.ndarray] = []
+    dates: list[np.ndarray] = []
+    total = 0
+    partial = False
+    for number, view in enumerate(subs.segments):
+        if number and deadline is not None and time.perf_counter() > deadline:
+            partial = True
+            break
+        segment = _Segment(view)
+        local, score = segment.match(spec, filters, subs.sources)
+        total += len(local)
+        if prune and len(local) > limit:
+            kth = np.partition(score, len(score) - limit)[len(score) - limit]
+            keep = score >= kth - bm25_bound
+            local, score = local[keep], score[keep]
+        if not len(local):
+            continue
+        local_ctx = view.data.doc_ctx[local]
+        for word, weight in idf.items():
+            segment.add_bm25(
+                score, local, local_ctx, word, weight, subs.avg_len, subs.avg_ctx_len
+            )
+        docs.append(local + view.offset)
+        scores.append(score)
+        articles.append(view.article[view.data.doc_article[local]])
+        dates.append(view.data.doc_date[local])
+    if not docs:
+        return Ranked([], total, partial)
+    all_docs, all_scores = np.concatenate(docs), np.concatenate(scores)
+    all_articles = np.concatenate(articles)
+    # Best first; equal scores in index order (deterministic, like Whoosh's collectors).
+    primary = -np.concatenate(dates) if filters.sort == "date" else -all_scores
+    if not group:
+        order = _first(primary, all_docs, limit)
+        hits = [(int(all_docs[i]), float(all_scores[i])) for i in order]
+        return Ranked(hits, total, partial)
+    per_article = np.bincount(all_articles)
+    shown = np.minimum(per_article, GROUP_LIMIT)
+    hits, seen = [], Counter()  # type: ignore[var-annotated]
+    wanted = limit
+    while True:
+        order = _first(primary, all_docs, wanted)
+        hits, seen = [], Counter()
+        for i in order:
+            article = int(all_articles[i])
+            if seen[article] < GROUP_LIMIT:
+                seen[article] += 1
+                hits.append((int(all_docs[i]), float(all_scores[i])))
+                if len(hits) == limit:
+                    break
+        if len(hits) == limit or len(order) == len(all_docs):
+            break
+        wanted *= 4
+    collapsed = {
+        subs.articles[a]: int(per_article[a] - shown[a]) for a in seen if per_article[a] > shown[a]
+    }
+    return Ranked(hits, int(shown.sum()), partial, collapsed)
+
+
+def _first(primary: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
+    """Indexes of the ``k`` smallest ``primary`` values, ties by document number, in order."""
+    if len(primary) > k:
+        threshold = np.partition(primary, k - 1)[k - 1]
+        candidates = np.flatnonzero(primary <= threshold)
+    else:
+        candidates = np.arange(len(primary))
+    order = candidates[np.lexsort((docs[candidates], primary[candidates]))]
+    return order[:k]
