@@ -10,10 +10,24 @@ import platform
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The ``p``-th percentile (0–100) of ``values``, linear between the closest ranks (as
+    numpy's default); 0.0 when empty. Every benchmark reports percentiles with this one."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
 
 def git_commit() -> str:
     """The project's HEAD (short), with ``+searchsvc changes`` when the product's code

@@ -47,7 +47,6 @@ import argparse
 import contextlib
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -63,7 +62,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import git_commit, machine, product_fingerprint
+from common import git_commit, machine, percentile, product_fingerprint
 
 from searchsvc.corpus import iter_articles
 from searchsvc.indexing import LiveIndex
@@ -208,14 +207,6 @@ class Run:
     errors: Counter[str] = field(default_factory=Counter)
     build_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def first_rank(ranked: Sequence[str], relevant: set[str]) -> int | None:

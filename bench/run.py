@@ -58,6 +58,7 @@ from baselines import TantivyJieba, WhooshTutorial, dir_mb, tokenise_floor  # no
 from common import (  # noqa: E402
     free_port,
     git_commit,
+    percentile,
     proc_status_mb,
     process_tree,
     product_fingerprint,
@@ -95,17 +96,6 @@ SCALE_YEARS = (1, 2, 4, 8)
 
 
 # --- small helpers --------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """The ``p``-th percentile (0–100), linear between closest ranks; 0.0 when empty."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def latency_summary(ms: Sequence[float]) -> dict[str, float]:

@@ -27,14 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import percentile  # noqa: E402
+
 from searchsvc.indexing import current_version  # noqa: E402
 from searchsvc.lifecycle import sync  # noqa: E402
 from searchsvc.suggest import Suggester  # noqa: E402
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def prefixes(files: list[Path], n: int = 300, seed: int = 11) -> list[str]:
