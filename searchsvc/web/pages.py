@@ -1,10 +1,17 @@
-"""The HTML pages: the search page (``/``) and the article page; rendered on the server."""
+"""The HTML pages: the search page (``/``) and the article page; rendered on the server.
+
+Links are built from the search page's own parameters only (``LINK_PARAMS``): the request's
+other arguments never reach ``url_for``, whose keyword arguments include ``endpoint``,
+``_external``, ``_scheme``, ``_anchor`` and ``_method``. A feed's URL becomes a link only
+when it is an absolute http(s) URL (``http_url``).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from ..search import QueryError, SearchResult, filter_choices, get_article, search
 from . import live_index
@@ -12,6 +19,34 @@ from .observe import note_hits
 from .params import filters_param, group_param, paging, query_param, time_budget
 
 bp = Blueprint("pages", __name__)
+
+LINK_PARAMS = ("q", "page", "size", "group", "source", "from", "to", "sort")
+UNTITLED = "（无标题）"  # shown for an article whose title is empty; the API keeps ""
+
+# Scheme, "//", a host, then no whitespace or control characters anywhere: browsers drop
+# tabs and newlines inside a URL ("java\tscript:"), so such a value is never taken as a link.
+_HTTP_URL = re.compile(r"https?://[^/?#\\\s\x00-\x1f\x7f]+[^\s\x00-\x1f\x7f]*", re.IGNORECASE)
+
+
+@bp.app_template_global()
+def search_url(**changes: Any) -> str:
+    """A link to the search page with the request's known parameters, ``changes`` applied
+    (a value of None drops the parameter)."""
+    args = {name: request.args[name] for name in LINK_PARAMS if request.args.get(name)}
+    args.update(changes)
+    return url_for("pages.index", **{k: v for k, v in args.items() if v not in (None, "")})
+
+
+@bp.app_template_filter()
+def http_url(url: str | None) -> str | None:
+    """``url`` without surrounding spaces if it is an absolute http(s) URL, else None."""
+    url = (url or "").strip()
+    return url if _HTTP_URL.fullmatch(url) else None
+
+
+@bp.app_context_processor
+def _constants() -> dict[str, Any]:
+    return {"UNTITLED": UNTITLED}
 
 
 @bp.get("/")
