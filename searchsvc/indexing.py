@@ -159,6 +159,9 @@ class IndexMeta:
     articles: int
     documents: int
     seeds: str
+    # The version that was live when this one was written (an update's base, the version a
+    # build replaced); None for the first. Rollback and pruning follow it, never name order.
+    parent: str | None = None
 
 
 def now_iso() -> str:
@@ -261,12 +264,28 @@ def list_versions(index_dir: Path) -> list[str]:
     )
 
 
+def ancestry(index_dir: Path, name: str, limit: int) -> list[str]:
+    """``name`` and its parents, newest first, at most ``limit`` long; stops at a version
+    without a parent or whose metadata is missing (so never loops)."""
+    line = [name]
+    while len(line) < limit:
+        meta = read_meta(index_dir / line[-1])
+        if meta is None or meta.parent is None or meta.parent in line:
+            break
+        line.append(meta.parent)
+    return line
+
+
 def prune_versions(index_dir: Path, keep: int = 2) -> None:
-    """Delete old versions, keeping the current one and the ``keep - 1`` before it."""
+    """Delete every version but the current one and its ``keep - 1`` nearest ancestors
+    (a version that was rolled back from is not an ancestor: it goes)."""
     current = current_version(index_dir)
-    versions = [v for v in list_versions(index_dir) if v != current]
-    for old in versions[: max(0, len(versions) - (keep - 1))]:
-        shutil.rmtree(index_dir / old, ignore_errors=True)
+    if current is None:
+        return
+    kept = set(ancestry(index_dir, current, max(1, keep)))
+    for old in list_versions(index_dir):
+        if old not in kept:
+            shutil.rmtree(index_dir / old, ignore_errors=True)
 
 
 @dataclass

@@ -11,19 +11,27 @@ served version is never touched. One run at a time holds ``index/.lock`` (an OS 
 released by the kernel when its holder dies, so a killed run never blocks the next).
 
 Each version records a manifest: for every source file its size, mtime and article ids,
-for every article its content hash. Unchanged files are not even parsed, and unchanged
-articles are not re-tokenised.
+for every article its content hash and source. Unchanged files are not even parsed, and
+unchanged articles are not re-tokenised; a file that had any problem is never taken as
+unchanged (the next run reads it again). Which file provides an article is decided after
+every file is known, so renames and ids moving between files update articles in place.
+Each version's ``meta.json`` names its parent (the version live when it was written):
+rollback and pruning follow that line. Whoosh's writer processes die with the run.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
+import signal
+import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -41,7 +49,6 @@ from .indexing import (
     article_documents,
     current_version,
     fsync_dir,
-    list_versions,
     make_schema,
     new_version_name,
     now_iso,
@@ -82,7 +89,11 @@ class Progress(Protocol):
 class SourceState:
     size: int
     mtime_ns: int
-    articles: list[str]
+    articles: list[str]  # the ids this source provides
+    # False when reading it reported a problem (unreadable, a skipped line, an id another
+    # source provides): size and mtime prove nothing then, the next update reads it again.
+    complete: bool = True
+    duplicates: list[str] = field(default_factory=list)  # ids it holds that another provides
 
 
 @dataclass
@@ -103,13 +114,6 @@ class Manifest:
     @property
     def paragraphs(self) -> int:
         return sum(a.paragraphs for a in self.articles.values())
-
-    def copy(self) -> Manifest:
-        return Manifest(
-            {k: SourceState(v.size, v.mtime_ns, list(v.articles)) for k, v in self.sources.items()},
-            {k: replace(v) for k, v in self.articles.items()},
-            dict(self.dictionaries),
-        )
 
 
 def read_manifest(version_dir: Path) -> Manifest | None:
@@ -211,10 +215,66 @@ class _Plan:
     manifest: Manifest  # the state after this run
     add: list[Article]  # new or changed articles to (re)index
     delete: set[str]  # article ids whose old documents go
+    carry: list[str] = field(default_factory=list)  # rebuild: ids re-indexed from the old version
     added: int = 0
     updated: int = 0
+    deleted: int = 0
     unchanged: int = 0
     problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class _Found:
+    """One source as this run found it."""
+
+    state: SourceState  # as recorded before this run, or its size and mtime now
+    parsed: dict[str, Article] | None  # None: not read, it provides what it provided
+    problems: bool = False
+
+    def holds(self, rel: str, previous: Manifest) -> list[str]:
+        """The ids this source holds, in its order."""
+        if self.parsed is not None:
+            return list(self.parsed)
+        known = previous.articles
+        return [a for a in self.state.articles if a in known and known[a].source == rel]
+
+
+def _scan(
+    path: Path, rel: str, old: SourceState | None, seeds: Path, plan: _Plan, reread: bool
+) -> _Found | None:
+    """Read one source unless size and mtime say it is as recorded (and it was complete)."""
+    try:
+        stat = path.stat()
+    except OSError as err:
+        plan.problems.append(Problem(rel, None, f"cannot read: {err.strerror or err}"))
+        return _Found(replace(old, complete=False), None, True) if old else None
+    if (
+        old is not None
+        and old.complete
+        and not reread
+        and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    ):
+        return _Found(old, None)
+    articles, problems = read_source(path, seeds)
+    plan.problems.extend(problems)
+    state = SourceState(stat.st_size, stat.st_mtime_ns, [])
+    if not articles and problems and old and old.articles:
+        # An unreadable file keeps what it had: losing articles to a bad write is worse
+        # than serving them a little longer. The next update tries it again.
+        return _Found(replace(state, articles=list(old.articles)), None, True)
+    return _Found(state, {a.id: a for a in articles}, bool(problems))
+
+
+def _owners(found: dict[str, _Found], previous: Manifest) -> dict[str, str]:
+    """Which source provides each id: the one that provided it if it still holds it, else
+    the first by name (deterministic)."""
+    owner: dict[str, str] = {}
+    for rel in sorted(found):
+        for aid in found[rel].holds(rel, previous):
+            before = previous.articles.get(aid)
+            if aid not in owner or (before is not None and before.source == rel):
+                owner[aid] = rel
+    return owner
 
 
 def _plan(
@@ -222,69 +282,89 @@ def _plan(
     previous: Manifest,
     paths: list[Path],
     full_scan: bool,
+    rebuild: bool = False,
 ) -> _Plan:
-    """Compare sources on disk with ``previous`` and decide what to delete and (re)index."""
-    manifest = previous.copy()
-    plan = _Plan(manifest, [], set())
-    owner = {aid: state.source for aid, state in previous.articles.items()}
-    seen: set[str] = set()
+    """Compare sources on disk with ``previous`` and decide what to delete and (re)index.
+
+    Who provides an article is decided once every source is known, so a renamed file or an
+    id moved to another file is updated in place: a source gone from disk (``full_scan``)
+    provides nothing, an unchanged or unread one what it provided, a re-read one what it
+    holds now; with ``paths`` only (``add``) the other sources keep what they provide. An
+    id two sources hold is reported; the source that lost it is read again on every update,
+    and takes the id over when the other drops it. ``rebuild``: every source is read and
+    every article indexed anew (those of unreadable sources from the old version).
+    """
+    plan = _Plan(Manifest(), [], set())
+    found: dict[str, _Found] = {}
     for path in paths:
         rel = source_name(path, seeds)
-        seen.add(rel)
-        try:
-            stat = path.stat()
-        except OSError as err:
-            plan.problems.append(Problem(rel, None, f"cannot read: {err.strerror or err}"))
-            continue
-        old = previous.sources.get(rel)
-        if old and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns:
-            plan.unchanged += len(old.articles)
-            continue
-        articles, problems = read_source(path, seeds)
-        plan.problems.extend(problems)
-        if not articles and problems and old and old.articles:
-            # An unreadable file keeps what it had: losing articles to a bad write is worse
-            # than serving them a little longer. The next update tries it again.
-            plan.unchanged += len(old.articles)
-            continue
-        old_ids = set(old.articles) if old else set()
-        kept: list[str] = []
-        for article in articles:
-            holder = owner.get(article.id)
-            if holder is not None and holder != rel and holder in manifest.sources:
-                plan.problems.append(
-                    Problem(rel, None, f"article id {article.id!r} already comes from {holder}")
-                )
-                continue
-            kept.append(article.id)
-            owner[article.id] = rel
-            before = previous.articles.get(article.id)
-            state = ArticleState(
-                article.content_hash, rel, len(article.paragraphs), article.title
+        scanned = _scan(path, rel, previous.sources.get(rel), seeds, plan, rebuild)
+        if scanned is not None:
+            found[rel] = scanned
+    if not full_scan:
+        for rel, old in previous.sources.items():
+            found.setdefault(rel, _Found(old, None, not old.complete))
+    owner = _owners(found, previous)
+    # With ``add``, a source not read that lost an id to a source that dropped it now must
+    # provide it: read it (only those, and only then).
+    reread: set[str] = set()
+    while True:
+        orphans = set(previous.articles) - set(owner)
+        waiting = [
+            rel for rel, f in found.items()
+            if f.parsed is None and rel not in reread and orphans & set(f.state.duplicates)
+        ]
+        if not waiting:
+            break
+        for rel in waiting:
+            reread.add(rel)
+            found[rel] = _scan(seeds / rel, rel, found[rel].state, seeds, plan, True) or found[rel]
+        owner = _owners(found, previous)
+
+    manifest = plan.manifest
+    for rel in sorted(found):
+        source = found[rel]
+        holds = source.holds(rel, previous)
+        provides = [aid for aid in holds if owner[aid] == rel]
+        lost = [aid for aid in holds if owner[aid] != rel]
+        for aid in lost:
+            where = owner[aid]
+            gone = "" if (seeds / where).exists() else (
+                " (no longer on disk: `searchsvc update` moves the id here)"
             )
-            manifest.articles[article.id] = state
-            if before is not None and before.hash == state.hash:
-                plan.unchanged += 1  # same text (even if it moved between files): keep it
+            plan.problems.append(
+                Problem(rel, None, f"article id {aid!r} already comes from {where}{gone}; skipped")
+            )
+        duplicates = lost if source.parsed is not None else list(source.state.duplicates)
+        manifest.sources[rel] = replace(
+            source.state,
+            articles=provides,
+            complete=not (source.problems or duplicates),
+            duplicates=duplicates,
+        )
+        for aid in provides:
+            before = previous.articles.get(aid)
+            if source.parsed is None:
+                manifest.articles[aid] = previous.articles[aid]
+                plan.unchanged += 1
+                if rebuild:
+                    plan.carry.append(aid)
                 continue
-            if before is not None:
-                plan.delete.add(article.id)
+            article = source.parsed[aid]
+            state = ArticleState(article.content_hash, rel, len(article.paragraphs), article.title)
+            manifest.articles[aid] = state
+            if before is not None and before == state and not rebuild:
+                plan.unchanged += 1  # same text from the same file: keep its documents
+                continue
+            if before is not None and not rebuild:
+                plan.delete.add(aid)  # its text, or the file it comes from (stored), changed
                 plan.updated += 1
             else:
                 plan.added += 1
             plan.add.append(article)
-        for gone in old_ids - set(kept):
-            if owner.get(gone) == rel:
-                plan.delete.add(gone)
-                manifest.articles.pop(gone, None)
-                owner.pop(gone, None)
-        manifest.sources[rel] = SourceState(stat.st_size, stat.st_mtime_ns, kept)
-    if full_scan:
-        for rel in set(previous.sources) - seen:
-            for gone in previous.sources[rel].articles:
-                if owner.get(gone) == rel:
-                    plan.delete.add(gone)
-                    manifest.articles.pop(gone, None)
-            manifest.sources.pop(rel, None)
+    gone = set(previous.articles) - set(manifest.articles)
+    plan.delete |= gone
+    plan.deleted = len(gone)
     return plan
 
 
@@ -312,6 +392,89 @@ def _copy_dictionaries(seeds: Path, target: Path) -> None:
 # --- writing a version ------------------------------------------------------------------
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# While a multi-process writer runs: (its pid, libc's prctl). Read by forked children only.
+_writer_parent: tuple[int, Callable[..., int]] | None = None
+
+
+def _die_with_writer() -> None:
+    """In a child forked while a writer runs (Whoosh's writer processes): have the kernel
+    kill it when the writer's process dies, even by SIGKILL. Otherwise it waits forever for
+    work, with its memory, files of a deleted directory and the inherited index lock."""
+    global _writer_parent
+    if _writer_parent is None:
+        return
+    parent, prctl = _writer_parent
+    _writer_parent = None  # forks of this child are not writer processes
+    prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+if hasattr(os, "register_at_fork"):  # every fork calls it; it acts only during a write
+    os.register_at_fork(after_in_child=_die_with_writer)
+
+
+def _libc_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+@contextmanager
+def _writer_processes_die_with_us() -> Iterator[None]:
+    """Processes forked meanwhile die with this process (Linux; elsewhere nothing). Only
+    forks made inside are affected: the server's workers never are."""
+    global _writer_parent
+    prctl = _libc_prctl()
+    _writer_parent = (os.getpid(), prctl) if prctl else None
+    try:
+        yield
+    finally:
+        _writer_parent = None
+
+
+class _WatchedJobs:
+    """Whoosh's job queue for its writer processes, but a put() that notices when one of
+    them died (killed for memory, a write error): the queue is bounded, so the update
+    would otherwise wait forever, holding the lock."""
+
+    def __init__(self, jobs, tasks: list) -> None:  # type: ignore[no-untyped-def, type-arg]
+        self.jobs, self.tasks = jobs, tasks
+
+    def put(self, item: object) -> None:
+        while True:
+            try:
+                self.jobs.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                for task in self.tasks:
+                    if task.exitcode:  # any end before the last job is a failure
+                        message = f"a writer process died (exit code {task.exitcode})"
+                        raise OSError(message) from None
+
+    def get(self, *args: object, **kwargs: object) -> object:
+        return self.jobs.get(*args, **kwargs)
+
+    def cancel_join_thread(self) -> None:
+        self.jobs.cancel_join_thread()
+
+
+def _end_writer_processes(writer) -> None:  # type: ignore[no-untyped-def]
+    """Stop writer processes still running (a failed write): Whoosh's cancel() does not
+    reach them, and the interpreter would wait for them forever at exit."""
+    for task in getattr(writer, "tasks", ()):
+        if task.is_alive():
+            task.kill()
+            # Nobody will read what is still queued for it: do not wait on that at exit.
+            writer.jobqueue.cancel_join_thread()
+        task.join()
+
+
+
 def _link_version(source: Path, target: Path) -> None:
     """Give ``target`` the index files of ``source`` (hard links; copies across filesystems)."""
     for item in source.iterdir():
@@ -331,9 +494,13 @@ def _write_version(
     plan: _Plan,
     seeds: Path | None,
     progress: Progress | None,
+    carry_from: str | None = None,
 ) -> str:
-    """Write a new version (from ``base`` or empty), verify it, switch to it; its name."""
+    """Write a new version (from ``base`` or empty, plus ``plan.carry`` re-indexed from
+    ``carry_from``), verify it, switch to it; its name. Its parent is the live version."""
     name = new_version_name()
+    live = current_version(index_dir)
+    parent = live if live and (index_dir / live).is_dir() else None
     building = index_dir / f"{name}{BUILDING_SUFFIX}"
     building.mkdir()
     try:
@@ -353,23 +520,17 @@ def _write_version(
         if paragraphs >= MULTIPROCESS_MIN_PARAGRAPHS and (os.cpu_count() or 1) > 1:
             # Each process pays for loading jieba's dictionary; worth it only for big batches.
             options.update(procs=min(os.cpu_count() or 1, 4), multisegment=True)
-        writer = ix.writer(**options)
-        if progress:
-            progress.start(len(plan.add))
-        try:
-            for article_id in plan.delete:
-                writer.delete_by_term("article_id", article_id)
-            for article in plan.add:
-                for doc in article_documents(article):
-                    writer.add_document(**doc)
+        with _writer_processes_die_with_us():
+            writer = ix.writer(**options)
+            if hasattr(writer, "jobqueue"):  # several processes: no stall if one dies
+                writer.jobqueue = _WatchedJobs(writer.jobqueue, writer.tasks)
+            try:
+                _fill(writer, plan, index_dir / carry_from if carry_from else None, progress)
                 if progress:
-                    progress.advance()
-        except BaseException:
-            writer.cancel()
-            raise
-        if progress:
-            progress.stage("finishing the segments")
-        writer.commit()
+                    progress.stage("finishing the segments")
+                writer.commit()
+            finally:
+                _end_writer_processes(writer)
         probe = plan.add[0] if plan.add else None
         if progress:
             progress.stage("literal index and checks")
@@ -380,7 +541,7 @@ def _write_version(
         ix.close()
         write_manifest(building, plan.manifest)
         counts = (len(plan.manifest.articles), plan.manifest.paragraphs)
-        write_meta(building, IndexMeta(name, now_iso(), *counts, str(seeds or "")))
+        write_meta(building, IndexMeta(name, now_iso(), *counts, str(seeds or ""), parent))
         fsync_dir(building)
         os.rename(building, index_dir / name)
         switch_to(index_dir, name)
@@ -388,6 +549,31 @@ def _write_version(
         shutil.rmtree(building, ignore_errors=True)
         raise
     return name
+
+
+def _fill(writer, plan: _Plan, carry_from: Path | None, progress: Progress | None) -> None:  # type: ignore[no-untyped-def]
+    """Hand the writer its deletions and documents (cancelled if anything fails)."""
+    if progress:
+        progress.start(len(plan.add) + len(plan.carry))
+    try:
+        for article_id in plan.delete:
+            writer.delete_by_term("article_id", article_id)
+        for article in plan.add:
+            for doc in article_documents(article):
+                writer.add_document(**doc)
+            if progress:
+                progress.advance()
+        if plan.carry and carry_from is not None:
+            # Every field is stored: the old documents, analysed again with today's dictionary.
+            with whoosh_index.open_dir(str(carry_from)).searcher() as old:
+                for article_id in plan.carry:
+                    for docnum in old.document_numbers(article_id=article_id):
+                        writer.add_document(**old.stored_fields(docnum))
+                    if progress:
+                        progress.advance()
+    except BaseException:
+        writer.cancel()
+        raise
 
 
 def _write_suggestions(ix, building: Path, base: Path | None, plan: _Plan) -> None:  # type: ignore[no-untyped-def]
@@ -428,21 +614,26 @@ def sync(
         previous = read_manifest(index_dir / base) if base else None
         dictionaries = dictionary_hashes(seeds)
         load_user_dictionary(seeds / USER_DICTIONARY)
-        if previous is not None and previous.dictionaries.get(USER_DICTIONARY, "") != (
-            dictionaries[USER_DICTIONARY]
-        ):
-            log.info("the user dictionary changed: rebuilding every article with it")
+        carry_from: str | None = None  # a rebuild re-indexes unreadable sources' articles from it
+        if full or previous is None:
+            previous = Manifest()  # from scratch (or nothing known to build on)
             full = True
-        if full or previous is None or base is None:
-            base, previous = None, Manifest()
-        paths = list_sources(seeds) if only is None else only
-        plan = _plan(seeds, previous, paths, full_scan=only is None)
+        elif previous.dictionaries.get(USER_DICTIONARY, "") != dictionaries[USER_DICTIONARY]:
+            log.info("the user dictionary changed: rebuilding every article with it")
+            full, carry_from = True, base
+        # Any rebuild reads every source, whatever ``only`` names: a version is never made
+        # of the named files alone.
+        paths = list_sources(seeds) if only is None or full else only
+        if only is not None and full:
+            listed = {source_name(p, seeds) for p in paths}
+            paths += [p for p in only if source_name(p, seeds) not in listed]
+        plan = _plan(seeds, previous, paths, full_scan=only is None or full, rebuild=full)
         plan.manifest.dictionaries = dictionaries
         summary = SyncSummary(
             version=base,
             added=plan.added,
             updated=plan.updated,
-            deleted=len(plan.delete) - plan.updated,
+            deleted=plan.deleted,
             unchanged=plan.unchanged,
             problems=plan.problems,
             sources=len(plan.manifest.sources),
@@ -453,8 +644,10 @@ def sync(
             or plan.manifest.sources != previous.sources
             or plan.manifest.dictionaries != previous.dictionaries
         )
-        if base is None or changed:
-            summary.version = _write_version(index_dir, base, plan, seeds, progress)
+        if full or changed:
+            summary.version = _write_version(
+                index_dir, None if full else base, plan, seeds, progress, carry_from
+            )
             summary.switched = True
             prune_versions(index_dir, keep=keep)
         summary.articles = len(plan.manifest.articles)
@@ -476,7 +669,7 @@ def build_from_articles(articles: Iterable[Article], index_dir: Path) -> SyncSum
     plan = _Plan(manifest, items, set(), added=len(items))
     with index_lock(index_dir):
         remove_abandoned_builds(index_dir)
-        name = _write_version(index_dir, None, plan, None, None)
+        name = _write_version(index_dir, None, plan, None, None)  # records its parent
         prune_versions(index_dir)
     return SyncSummary(
         name, added=len(items), articles=len(items), paragraphs=manifest.paragraphs,
@@ -485,14 +678,23 @@ def build_from_articles(articles: Iterable[Article], index_dir: Path) -> SyncSum
 
 
 def rollback(index_dir: Path, wait: float = 0.0) -> tuple[str, str]:
-    """Switch back to the version before the current one; (from, to)."""
+    """Switch back to the current version's parent (the version it was built on or
+    replaced, whatever the names); (from, to). Nothing changes when that is impossible."""
     with index_lock(index_dir, wait):
         current = current_version(index_dir)
-        versions = list_versions(index_dir)
-        if current is None or current not in versions or versions.index(current) == 0:
+        meta = read_meta(index_dir / current) if current else None
+        if meta is None or meta.parent is None:
             raise IndexVerificationError("no previous version to roll back to")
-        previous = versions[versions.index(current) - 1]
-        if read_meta(index_dir / previous) is None:
-            raise IndexVerificationError(f"previous version {previous} is incomplete")
-        switch_to(index_dir, previous)
-    return current, previous
+        parent = meta.parent
+        if not (index_dir / parent).is_dir():
+            raise IndexVerificationError(
+                f"the previous version {parent} no longer exists (pruned); nothing changed"
+            )
+        if read_meta(index_dir / parent) is None or not whoosh_index.exists_in(
+            str(index_dir / parent)
+        ):
+            raise IndexVerificationError(
+                f"the previous version {parent} is incomplete; nothing changed"
+            )
+        switch_to(index_dir, parent)
+    return current, parent
