@@ -3,76 +3,33 @@
 Off (404) unless ``ADMIN_TOKEN`` (``SEARCHSVC_ADMIN_TOKEN``) is set; a missing or wrong
 bearer token is 401. ``POST`` starts ``searchsvc update`` in a separate process (so
 tokenising new articles never competes with searches for this process's GIL) and answers
-202 at once; ``GET`` reports the last run. The update itself takes the index lock, so
-triggers from several workers never run two updates at once.
+202 at once, or 409 ``update_running`` (with the current state) if an update is running
+already, started by any server process or holding the index lock from the CLI. ``GET``
+reports the last run. The state lives on disk beside the index (``admin_runs``), so every
+worker process answers the same.
 """
 
 from __future__ import annotations
 
 import hmac
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import ApiError
+from ..lifecycle import LOCK_OWNER_FILE
+from . import ApiError, admin_runs
 
 bp = Blueprint("admin", __name__)
 
-_LOG_NAME = ".admin-update.log"
+UPDATE_WAIT_SECONDS = 30  # a CLI run that takes the index lock just after our check
 
 
-class UpdateRunner:
-    """One update subprocess at a time per server process, and what the last one did."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._started: float | None = None
-        self._finished: float | None = None
-        self._log: Path | None = None
-
-    def start(self, seeds: str, index_dir: str) -> bool:
-        """Start an update unless one is running; False if one was already running."""
-        with self._lock:
-            if self._proc is not None and self._proc.poll() is None:
-                return False
-            log_path = Path(index_dir) / _LOG_NAME
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(log_path, "wb") as log:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "searchsvc", "update", "--seeds", seeds,
-                     "--index", index_dir, "--wait", "30"],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            self._log, self._started, self._finished = log_path, time.time(), None
-            return True
-
-    def status(self) -> dict[str, Any]:
-        with self._lock:
-            if self._proc is None:
-                return {"state": "idle"}
-            code = self._proc.poll()
-            if code is not None and self._finished is None:
-                self._finished = time.time()
-            state = "running" if code is None else "done" if code == 0 else (
-                "done_with_problems" if code == 3 else "failed"
-            )
-            lines = self._log.read_text(errors="replace").splitlines() if self._log else []
-            return {
-                "state": state,
-                "exit_code": code,
-                "started_at": self._started,
-                "finished_at": self._finished,
-                "summary": next((ln for ln in reversed(lines) if ln.startswith("update:")), None),
-                "log_tail": lines[-20:],
-            }
+def update_command(seeds: str, index_dir: str) -> list[str]:
+    """The command an admin trigger runs."""
+    return [sys.executable, "-m", "searchsvc", "update", "--seeds", seeds, "--index", index_dir,
+            "--wait", str(UPDATE_WAIT_SECONDS)]
 
 
 def _authorize() -> None:
@@ -88,20 +45,27 @@ def _authorize() -> None:
         raise ApiError(401, "unauthorized", "a valid bearer token is required")
 
 
-def _runner() -> UpdateRunner:
-    return current_app.extensions.setdefault("searchsvc.updater", UpdateRunner())
+def _paths() -> tuple[Path, Path]:
+    index_dir = Path(current_app.config["INDEX_DIR"])
+    return index_dir, index_dir / LOCK_OWNER_FILE
 
 
 @bp.post("/api/admin/update")
 def trigger_update() -> Any:
     _authorize()
-    started = _runner().start(current_app.config["SEEDS_DIR"], current_app.config["INDEX_DIR"])
-    body = _runner().status()
-    body["started"] = started
+    index_dir, lock_owner = _paths()
+    command = update_command(current_app.config["SEEDS_DIR"], str(index_dir))
+    try:
+        body = admin_runs.start(index_dir, lock_owner, command)
+    except admin_runs.RunBusy as busy:
+        # The one error shape, plus the state of what is running.
+        error = {"code": "update_running", "message": str(busy)}
+        return jsonify({"error": error, "update": busy.state}), 409
+    body["started"] = True
     return jsonify(body), 202
 
 
 @bp.get("/api/admin/update")
 def update_status() -> Any:
     _authorize()
-    return jsonify(_runner().status())
+    return jsonify(admin_runs.status(*_paths()))
