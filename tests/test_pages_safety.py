@@ -141,6 +141,8 @@ def feed_client(tmp_path_factory: pytest.TempPathFactory):
     articles.append(Article("untitled", "feed.jsonl", "",
                             (Paragraph(1, "一则没有标题的简讯，壬癸子丑。", None),
                              Paragraph(2, "简讯的第二段。", None))))
+    articles.append(Article("blank", "feed.jsonl", "  ",
+                            (Paragraph(1, "标题只有空格的简讯，甲乙丙丁。", None),)))
     index_dir: Path = tmp_path_factory.mktemp("feed-index")
     build_from_articles(articles, index_dir)
     return create_app({"INDEX_DIR": str(index_dir), "TESTING": True}).test_client()
@@ -185,3 +187,10 @@ def test_an_untitled_article_shows_a_placeholder_title(feed_client):
 def test_a_titled_article_shows_its_title(feed_client):
     html = feed_client.get("/articles/url-https").get_data(as_text=True)
     assert "<h1>标题https</h1>" in html and "无标题" not in html
+
+
+def test_a_title_of_spaces_counts_as_untitled(feed_client):
+    html = feed_client.get("/?q=甲乙丙丁").get_data(as_text=True)
+    assert '<span class="untitled">（无标题）</span></a></h2>' in html
+    page = feed_client.get("/articles/blank").get_data(as_text=True)
+    assert '<h1><span class="untitled">（无标题）</span></h1>' in page
