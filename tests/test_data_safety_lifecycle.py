@@ -475,3 +475,21 @@ def test_a_writer_process_killed_ends_the_update_with_a_clear_error(seeds: Path,
     assert current_version(index) == live and list_versions(index) == [live]
     assert set(articles(index)) == {"a1"}
     assert sync(seeds, index).added == 600  # nothing holds the lock
+
+
+_FORK_SCRIPT = textwrap.dedent("""
+    import ctypes, os, sys
+    import searchsvc.lifecycle  # registers the fork hook
+    value = ctypes.c_int(-1)
+    pid = os.fork()
+    if pid == 0:  # PR_GET_PDEATHSIG: a fork outside a write (a server worker) keeps none
+        ctypes.CDLL(None).prctl(2, ctypes.byref(value), 0, 0, 0)
+        os._exit(value.value)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
+def test_forks_outside_a_write_are_left_alone():
+    out = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True)
+    assert out.stdout.strip() == "0", out.stderr
