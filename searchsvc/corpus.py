@@ -8,8 +8,14 @@ or GB18030/GBK.
 Out: ``Article`` records (title, subtitle, date, url, tags and numbered ``Paragraph``s that
 carry their section heading and their kind: body text, photo caption or by-line) with ids
 that are URL-safe and stable from run to run, plus ``Problem`` records for whatever could
-not be read (undecodable files, malformed feed lines, duplicate ids). Reading never raises
-for bad content: problems are reported and the rest still loads.
+not be read (undecodable files or lines, malformed feed lines, duplicate ids, symbolic links
+out of the seeds directory, oversized sources). Reading never raises for bad content:
+problems are reported and the rest still loads.
+
+What one source can make is bounded (``MAX_*`` below), so one bad file cannot take the
+machine down: long paragraphs are split at sentence ends, titles, subtitles and headings are
+cut, an article's text beyond ``MAX_ARTICLE_CHARS`` is dropped (with a problem saying so), and
+a file larger than ``MAX_SOURCE_BYTES`` is not read. Parsing is linear in the file size.
 
 Every visible line of a page ends up in a title, subtitle, heading or paragraph. Text is
 not NFKC-normalised here (the analysis layer does that); only layout artefacts are undone:
@@ -26,11 +32,20 @@ import hashlib
 import json
 import os
 import re
+import stat
+import unicodedata
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "MAX_ARTICLE_CHARS",
+    "MAX_PARAGRAPH_CHARS",
+    "MAX_SOURCE_BYTES",
+    "MAX_TAGS",
+    "MAX_TITLE_CHARS",
+    "MAX_URL_CHARS",
     "SOURCE_SUFFIXES",
     "Article",
     "Paragraph",
@@ -44,6 +59,20 @@ __all__ = [
 SOURCE_SUFFIXES = (".txt", ".md", ".jsonl")
 # Dictionaries for the analysis layer live next to the articles; they are not articles.
 _ROOT_SKIP = frozenset({"userdict.txt", "synonyms.txt"})
+
+# Bounds on what one source may produce (measured on ../shared/corpora/xwlb, 212,968
+# paragraphs: p50 76, p99 324, longest 2,893 characters; longest article 5,825; longest
+# title 117; and on seeds/: longest paragraph 520). None of them touches a normal article,
+# so its paragraph numbers (ids) never change.
+MAX_PARAGRAPH_CHARS = 4_000  # longer paragraphs are split at sentence ends
+MAX_TITLE_CHARS = 200  # a title, a subtitle or a section heading; longer ones are cut
+MAX_ARTICLE_CHARS = 200_000  # text of one article; beyond it is dropped (with a problem)
+MAX_TAGS = 100  # tags of one feed article (each at most MAX_TITLE_CHARS)
+MAX_URL_CHARS = 2_048  # a longer feed url is dropped
+# A larger file is not read at all: parsing takes up to ~30 times a file's size in memory
+# (a page of millions of short lines; a real feed ~5 times). The whole xwlb corpus in one
+# file is 65 MB.
+MAX_SOURCE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -77,7 +106,8 @@ class Article:
             list(self.tags),
         ]
         data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(data.encode("utf-8")).hexdigest()
+        # Readers never produce lone surrogates, but a hash must not raise whatever it gets.
+        return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -149,13 +179,6 @@ def clean_text(text: str) -> str:
             out.append(" ")
         out.append(tok)
     return "".join(out)
-
-
-def _join(left: str, right: str) -> str:
-    """Join two pieces of one paragraph that the layout broke apart."""
-    if left and right and _ascii_word(left[-1]) and _ascii_word(right[0]):
-        return f"{left} {right}"
-    return left + right
 
 
 # Closing quotes/brackets may follow the sentence-final mark: "…表示。”" still ends.
@@ -230,31 +253,91 @@ def _is_kicker(text: str) -> bool:
 # --------------------------------------------------------------------------- decoding
 
 
-def _decode(data: bytes) -> str | None:
-    """Decode UTF-8 (BOM stripped) or GB18030; None when neither gives sane text."""
-    if data.startswith(b"\xef\xbb\xbf"):
+# Undecodable bytes are kept as lone surrogates U+DC80-U+DCFF ("surrogateescape") so that
+# one bad byte costs its line, not the file; NUL and other C0 controls mark binary data.
+_UNDECODED_RE = re.compile("[\udc80-\udcff]")
+_NOT_TEXT_RE = re.compile("[\x00-\x08\x0e-\x1f\x7f\udc80-\udcff]")
+
+
+@dataclass
+class _Decoded:
+    text: str  # lines separated by "\n"; undecodable bytes still escaped as U+DC80-U+DCFF
+    encoding: str  # "UTF-8" or "GB18030"
+    bad_lines: dict[int, int]  # 1-based line number -> its first undecodable byte
+
+
+def _undecoded(text: str) -> int:
+    return len(text) - len(_UNDECODED_RE.sub("", text))
+
+
+def _decode(data: bytes) -> _Decoded | None:
+    """Decode UTF-8 (BOM stripped) or GB18030 line by line; None for binary data.
+
+    The encoding is chosen for the whole file: UTF-8 unless its undecodable bytes outnumber
+    its well-formed non-ASCII characters and GB18030 decodes more. (GBK text is never
+    mostly valid UTF-8, while UTF-8 text often decodes as GB18030 mojibake, so a UTF-8 file
+    with a stray byte stays UTF-8.) Lines with bytes the chosen encoding cannot decode are
+    reported in ``bad_lines``. Binary data (random bytes, UTF-16) is told apart by NULs,
+    control characters and undecodable bytes: in most lines, and more than 1 in 20
+    characters.
+    """
+    bom = data.startswith(b"\xef\xbb\xbf")
+    if bom:
         data = data[3:]
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        # Binary or UTF-16 data can slip through GB18030; NULs and controls give it away.
-        if "\x00" in text or "\ufffd" in text:
-            return None
-        controls = sum(1 for ch in text if ch < " " and ch not in "\n\r\t\f\v")
-        if controls > max(2, len(text) // 1000):
-            return None
-        return text.replace("\r\n", "\n").replace("\r", "\n")
-    return None
+    encoding = "UTF-8"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "surrogateescape")
+        bad = _undecoded(text)
+        well_formed = len(text) - len(text.encode("ascii", "ignore")) - bad
+        if not bom and bad > well_formed:
+            other = data.decode("gb18030", "surrogateescape")
+            if _undecoded(other) < bad:
+                text, encoding = other, "GB18030"
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.count("\n") + 1
+    bad_lines: dict[int, int] = {}
+    suspect, checked = 0, False
+    number, pos, line_start = 1, 0, 0
+    while (m := _NOT_TEXT_RE.search(text, pos)) is not None:
+        number += text.count("\n", line_start, m.start())
+        line_end = text.find("\n", m.start())
+        line_end = len(text) if line_end < 0 else line_end
+        suspect += 1
+        if suspect * 2 > lines and not checked:
+            checked = True
+            if 20 * (len(text) - len(_NOT_TEXT_RE.sub("", text))) > len(text):
+                return None
+        escaped = _UNDECODED_RE.search(text, m.start(), line_end)
+        if escaped is not None:
+            bad_lines[number] = ord(escaped.group()) - 0xDC00
+        # One look per line: the rest of a bad line cannot make it worse.
+        pos = line_start = line_end
+    return _Decoded(text, encoding, bad_lines)
 
 
 # --------------------------------------------------------------------------- page parsing
 
-_MD_RE = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
+# The opening of an ATX heading; its closing "###" is stripped in Python (a regex for
+# both ends backtracks quadratically over long runs of spaces).
+_MD_RE = re.compile(r" {0,3}(#{1,6})\s+")
 
 
-@dataclass
+def _markdown_heading(raw: str) -> tuple[int, str] | None:
+    """Return (level, text) of a Markdown "# heading" line, else None."""
+    m = _MD_RE.match(raw)
+    if m is None:
+        return None
+    text = raw[m.end() :].rstrip()
+    closed = text.rstrip("#")
+    if closed != text and closed and closed[-1].isspace():
+        text = closed.rstrip()
+    return len(m.group(1)), text
+
+
+@dataclass(slots=True)
 class _Unit:
     """One logical piece of a page: a joined paragraph or a single short line."""
 
@@ -266,32 +349,27 @@ class _Unit:
     caption: bool = False  # a short line isolated by 2+ blank lines
 
 
-@dataclass
+@dataclass(slots=True)
 class _Line:
     number: int
     text: str
     blank_before: int
-    md: tuple[int, str] | None
+    md: int | None  # the level of a Markdown heading (1-3; deeper ones count as 3)
 
 
 def _page_lines(text: str) -> list[_Line]:
     out: list[_Line] = []
     blanks = 0
     for number, raw in enumerate(text.splitlines(), start=1):
-        md = _MD_RE.match(raw)
-        cleaned = clean_text(md.group(2) if md else raw)
+        md = _markdown_heading(raw)
+        cleaned = clean_text(md[1] if md else raw)
         if not cleaned:
             blanks += 1
             continue
+        # A "heading" longer than any title is running text with a stray "#": keep it whole.
+        level = min(md[0], 3) if md and len(cleaned) <= MAX_TITLE_CHARS else None
         # Blank lines at the top of the file separate nothing.
-        out.append(
-            _Line(
-                number,
-                cleaned,
-                blanks if out else 0,
-                (min(len(md.group(1)), 3), cleaned) if md else None,
-            )
-        )
+        out.append(_Line(number, cleaned, blanks if out else 0, level))
         blanks = 0
     return out
 
@@ -314,11 +392,14 @@ def _units(lines: list[_Line]) -> list[_Unit]:
     column = _is_column_layout(lines)
     units: list[_Unit] = []
     pending: _Unit | None = None
+    parts: list[str] = []  # the lines of ``pending``, joined once it closes (linear time)
     deferred: list[_Unit] = []  # captions met inside an unfinished paragraph
 
     def close() -> None:
         nonlocal pending
         if pending is not None:
+            pending.text = "".join(parts)
+            parts.clear()
             units.append(pending)
             pending = None
         units.extend(deferred)
@@ -328,7 +409,7 @@ def _units(lines: list[_Line]) -> list[_Unit]:
         in_block_next = i + 1 < len(lines) and lines[i + 1].blank_before == 0
         if ln.md is not None:
             close()
-            units.append(_Unit(f"md{ln.md[0]}", ln.text, ln.number, ln.blank_before))
+            units.append(_Unit(f"md{ln.md}", ln.text, ln.number, ln.blank_before))
             continue
         if _is_credit(ln.text):
             close()
@@ -362,8 +443,9 @@ def _units(lines: list[_Line]) -> list[_Unit]:
                 continue
         if pending is None:
             pending = _Unit("body", ln.text, ln.number, ln.blank_before)
-        else:
-            pending.text = _join(pending.text, ln.text)
+        elif _ascii_word(parts[-1][-1]) and _ascii_word(ln.text[0]):
+            parts.append(" ")  # a Latin word broken across lines keeps its space
+        parts.append(ln.text)
         if _ends_paragraph(ln.text):
             close()
     close()
@@ -386,12 +468,16 @@ class _Draft:
     headings: list[str] = field(default_factory=list)
 
     def has_content(self) -> bool:
-        return bool(self.header or self.md_title or self.paras or self.pair)
+        return bool(self.header or self.md_title or self.paras or self.pair or self.heading)
 
     def set_heading(self, text: str) -> None:
         if self.heading is not None and not self.heading_used:
-            # Two headings in a row: keep both visible rather than lose the first.
-            text = f"{self.heading} {text}"
+            # Two headings in a row: keep both visible rather than lose the first; past
+            # the length of a heading, the first one becomes a paragraph of its own.
+            if len(self.heading) + 1 + len(text) <= MAX_TITLE_CHARS:
+                text = f"{self.heading} {text}"
+            else:
+                self.paras.append((self.heading, self.heading, "body"))
         self.heading, self.heading_used = text, False
         self.headings.append(text)
         self.in_header = False
@@ -447,8 +533,8 @@ def _resolve(draft: _Draft) -> tuple[str, str | None, list[tuple[str, str | None
         if draft.headings:
             title = draft.headings[0]
         elif paras:
-            text = paras[0][0]
-            title = text if len(text) <= 40 else text[:40] + "…"
+            # Untitled. Not the first sentence: a title is matched for every paragraph.
+            title = ""
         else:
             return None
     subtitle = " ".join(_strip_dashes(s) for s in extra + draft.subtitles) or None
@@ -460,15 +546,17 @@ def _parse_page(text: str) -> list[tuple[str, str | None, list[tuple[str, str | 
     drafts: list[_Draft] = []
     draft = _Draft()
 
-    def body_ahead(i: int) -> bool:
-        # A new article needs body text before the next by-line; otherwise the short
-        # lines after a by-line are trailing captions.
-        for u in units[i + 1 :]:
-            if u.kind == "body":
-                return True
-            if u.kind in ("byline", "md1"):
-                return False
-        return False
+    # A new article needs body text before the next by-line; otherwise the short lines
+    # after a by-line are trailing captions. body_ahead[i]: is there, after unit i?
+    # (Computed from the end in one pass: a scan per line was quadratic.)
+    body_ahead = [False] * len(units)
+    ahead = False
+    for i in range(len(units) - 1, -1, -1):
+        body_ahead[i] = ahead
+        if units[i].kind == "body":
+            ahead = True
+        elif units[i].kind in ("byline", "md1"):
+            ahead = False
 
     for i, u in enumerate(units):
         if u.kind == "md1":
@@ -499,7 +587,7 @@ def _parse_page(text: str) -> list[tuple[str, str | None, list[tuple[str, str | 
         if draft.after_byline:
             if u.caption or draft.md_title is not None:
                 pass  # trailing caption, or Markdown: only "#" starts an article
-            elif body_ahead(i):
+            elif body_ahead[i]:
                 drafts.append(draft)
                 draft = _Draft()
                 draft.header.append(u)
@@ -562,6 +650,96 @@ def _feed_id(raw: str) -> str:
     return "j" + hashlib.sha1(raw.encode("utf-8")).hexdigest()[:16]
 
 
+# --------------------------------------------------------------------------- bounds
+
+# Where a long paragraph is cut: after a sentence end (and the closing quotes after it),
+# else after other punctuation or a space.
+_SENTENCE_END_RE = re.compile(f"[。！？；!?;][{re.escape(_CLOSERS)}]*")
+_SOFT_BREAK_RE = re.compile(f"[，,、：:…—\\s][{re.escape(_CLOSERS)}]*")
+
+
+def _last_break(pattern: re.Pattern[str], text: str, lo: int, hi: int) -> int:
+    """Return the end of the last match of pattern inside text[lo:hi], or 0."""
+    end = 0
+    for m in pattern.finditer(text, lo, hi):
+        end = m.end()
+    return end
+
+
+def _hard_cut(text: str, start: int, end: int) -> int:
+    """Return a cut near end that does not part a combining mark from its base character."""
+    cut = end
+    while cut > start + 1 and unicodedata.category(text[cut]).startswith("M"):
+        cut -= 1
+    return cut if cut > start + 1 else end
+
+
+def _split_paragraph(text: str, limit: int = MAX_PARAGRAPH_CHARS) -> list[str]:
+    """Split text into pieces of at most limit characters.
+
+    Each cut is at the last sentence end in the second half of the window, else the last
+    other punctuation or space there, else the last of either anywhere in it, else at the
+    limit itself.
+    """
+    pieces: list[str] = []
+    start = 0
+    while len(text) - start > limit:
+        end, half = start + limit, start + limit // 2
+        cut = (
+            _last_break(_SENTENCE_END_RE, text, half, end)
+            or _last_break(_SOFT_BREAK_RE, text, half, end)
+            or _last_break(_SENTENCE_END_RE, text, start, end)
+            or _last_break(_SOFT_BREAK_RE, text, start, end)
+            or _hard_cut(text, start, end)
+        )
+        pieces.append(text[start:cut].strip())
+        start = cut
+    pieces.append(text[start:].strip())
+    return [piece for piece in pieces if piece]
+
+
+def _bounded(
+    article_id: str,
+    title: str,
+    subtitle: str | None,
+    paras: list[tuple[str, str | None, str]],
+) -> tuple[str, str | None, tuple[Paragraph, ...], list[str]]:
+    """Apply the MAX_* bounds to one article and number its paragraphs.
+
+    Returns the title, subtitle and paragraphs, and a message for whatever was cut or
+    dropped (splitting a paragraph loses nothing and is not reported).
+    """
+    notes: list[str] = []
+
+    def cut(text: str, what: str) -> str:
+        if len(text) <= MAX_TITLE_CHARS:
+            return text
+        note = f"article {article_id}: {what} longer than {MAX_TITLE_CHARS} characters; cut"
+        if note not in notes:
+            notes.append(note)
+        return text[: MAX_TITLE_CHARS - 1].rstrip() + "…"
+
+    title = cut(title, "title")
+    subtitle = None if subtitle is None else cut(subtitle, "subtitle")
+    total = sum(len(text) for text, _, _ in paras)
+    budget = MAX_ARTICLE_CHARS
+    out: list[Paragraph] = []
+    for text, heading, kind in paras:
+        if budget <= 0:
+            break
+        text = text[:budget]
+        budget -= len(text)
+        heading = None if heading is None else cut(heading, "section heading")
+        for piece in _split_paragraph(text):
+            out.append(Paragraph(len(out) + 1, piece, heading, kind))
+    if total > MAX_ARTICLE_CHARS:
+        notes.append(
+            f"article {article_id}: text longer than {MAX_ARTICLE_CHARS:,} characters "
+            f"({total:,}); the last {total - MAX_ARTICLE_CHARS:,} dropped"
+        )
+    return title, subtitle, tuple(out), notes
+
+
 # --------------------------------------------------------------------------- readers
 
 
@@ -573,17 +751,28 @@ def source_name(path: Path, root: Path) -> str:
         return Path(os.path.relpath(path, root)).as_posix()
 
 
-def _read_page(text: str, source: str) -> tuple[list[Article], list[Problem]]:
+def _read_page(decoded: _Decoded, source: str) -> tuple[list[Article], list[Problem]]:
+    problems = [
+        Problem(
+            source,
+            line,
+            f"bytes that are not {decoded.encoding} (0x{byte:02X}…) replaced by U+FFFD",
+        )
+        for line, byte in sorted(decoded.bad_lines.items())
+    ]
+    text = decoded.text
+    if decoded.bad_lines:
+        text = re.sub("[\udc80-\udcff]+", "\ufffd", text)
     slug = _slug(source)
     articles = []
     for k, (title, subtitle, paras) in enumerate(_parse_page(text), start=1):
-        paragraphs = tuple(
-            Paragraph(n, t, h, kind) for n, (t, h, kind) in enumerate(paras, start=1)
-        )
-        articles.append(Article(f"{slug}-{k}", source, title, paragraphs, subtitle))
+        article_id = f"{slug}-{k}"
+        title, subtitle, paragraphs, notes = _bounded(article_id, title, subtitle, paras)
+        problems += (Problem(source, None, note) for note in notes)
+        articles.append(Article(article_id, source, title, paragraphs, subtitle))
     if not articles:
-        return [], [Problem(source, None, "no text found")]
-    return articles, []
+        problems.append(Problem(source, None, "no text found"))
+    return articles, problems
 
 
 _DATE_RE = re.compile(r"(\d{4})(-?)(\d{2})\2(\d{2})")
@@ -600,73 +789,167 @@ def _parse_date(value: str) -> str | None:
         return None
 
 
+# JSON's "\ud800" escapes can make a lone surrogate, which no encoder accepts.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# A link is kept only when it cannot be anything but a web page: javascript:, data:,
+# relative and malformed URLs are dropped; so are spaces and control characters.
+_URL_BAD_CHAR_RE = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
+
+
+def _clip(value: object) -> str:
+    """Return repr(value), at most 60 characters (a message must stay readable)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _url_problem(url: str) -> str | None:
+    """Say why url is not an absolute http(s) URL to link to, or None if it is."""
+    if len(url) > MAX_URL_CHARS:
+        return f"url longer than {MAX_URL_CHARS} characters; url dropped"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if host and parts.scheme.lower() in ("http", "https") and not _URL_BAD_CHAR_RE.search(url):
+        return None
+    return "url is not http(s); url dropped"
+
+
+def _tags(value: object) -> list[str] | None:
+    """Split tags given as "a,b" or ["a", "b"]; None when they are neither."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        return None
+    # Commas separate tags (they are stored joined with one), inside a list item too.
+    return [t for item in value for t in (clean_text(x) for x in re.split("[,，]", item)) if t]
+
+
 def _feed_article(
     obj: object, source: str, line: int, problems: list[Problem]
 ) -> tuple[str, Article] | None:
-    """Build one article from a decoded JSONL object, or report why not."""
+    """Build one article from a decoded JSONL object, or report why not.
+
+    ``id`` and ``text`` are required; ``title``, ``date``, ``url`` and ``tags`` are not, and
+    an unusable one is dropped (with a problem) while the article is kept.
+    """
     if not isinstance(obj, dict):
         problems.append(Problem(source, line, "not a JSON object; line skipped"))
         return None
-    raw_id, title, text = obj.get("id"), obj.get("title"), obj.get("text")
-    for name, value in (("id", raw_id), ("title", title), ("text", text)):
-        if not isinstance(value, str) or not clean_text(value):
+    raw_id, text = obj.get("id"), obj.get("text")
+    for name, value in (("id", raw_id), ("text", text)):
+        # An invisible text is caught once cleaned, below (a long text is cleaned once).
+        visible = clean_text if name == "id" else str.strip
+        if not isinstance(value, str) or not visible(value):
             if value is None:
                 what = "missing"
             else:
                 what = "empty" if isinstance(value, str) else "not a string"
             problems.append(Problem(source, line, f"{name!r} is {what}; line skipped"))
             return None
-    assert isinstance(raw_id, str) and isinstance(title, str) and isinstance(text, str)
-    url, tags_raw, date_raw = obj.get("url"), obj.get("tags"), obj.get("date")
-    if url is not None and not isinstance(url, str):
-        problems.append(Problem(source, line, "'url' is not a string; line skipped"))
-        return None
-    if isinstance(tags_raw, str):
-        tags_list = re.split("[,，]", tags_raw)
-    elif isinstance(tags_raw, list) and all(isinstance(t, str) for t in tags_raw):
-        tags_list = tags_raw
-    elif tags_raw is None:
-        tags_list = []
-    else:
-        problems.append(Problem(source, line, "'tags' is not a string or list; line skipped"))
-        return None
+    assert isinstance(raw_id, str) and isinstance(text, str)
+    for name in ("id", "title", "text", "url", "date", "tags"):
+        value = obj.get(name)
+        if any(
+            isinstance(v, str) and _SURROGATE_RE.search(v)
+            for v in (value if isinstance(value, list) else [value])
+        ):
+            problems.append(
+                Problem(
+                    source,
+                    line,
+                    f"{name!r} holds an unpaired surrogate escape (\\ud800-\\udfff); line skipped",
+                )
+            )
+            return None
+    article_id = _feed_id(raw_id.strip())
+    title_raw = obj.get("title")
+    if title_raw is not None and not isinstance(title_raw, str):
+        problems.append(Problem(source, line, "'title' is not a string; title dropped"))
+        title_raw = None
+    # No title is normal (a brief); it stays empty rather than borrowing the first
+    # sentence, which as a title would match every paragraph of the article.
+    title = clean_text(title_raw or "")
+    url: str | None = None
+    url_raw = obj.get("url")
+    if isinstance(url_raw, str) and url_raw.strip():
+        why = _url_problem(url_raw.strip())
+        if why is None:
+            url = url_raw.strip()
+        else:
+            problems.append(Problem(source, line, why))
+    elif url_raw is not None and not isinstance(url_raw, str):
+        problems.append(Problem(source, line, "'url' is not a string; url dropped"))
+    tags = _tags(obj.get("tags", []))
+    if tags is None:
+        problems.append(
+            Problem(source, line, "'tags' is not a string or a list of strings; tags dropped")
+        )
+        tags = []
+    if len(tags) > MAX_TAGS or any(len(t) > MAX_TITLE_CHARS for t in tags):
+        problems.append(
+            Problem(
+                source,
+                line,
+                f"more than {MAX_TAGS} tags, or tags longer than {MAX_TITLE_CHARS} "
+                "characters; the rest dropped",
+            )
+        )
+        tags = [t[:MAX_TITLE_CHARS] for t in tags[:MAX_TAGS]]
     date: str | None = None
+    date_raw = obj.get("date")
     if date_raw is not None and date_raw != "":
         date = _parse_date(date_raw) if isinstance(date_raw, str) else None
         if date is None:
-            problems.append(Problem(source, line, f"invalid date {date_raw!r}; date dropped"))
-    cleaned = [c for c in (clean_text(p) for p in text.split("\n")) if c]
-    paragraphs = tuple(Paragraph(n, t, None) for n, t in enumerate(cleaned, start=1))
-    if not paragraphs:
+            problems.append(Problem(source, line, f"invalid date {_clip(date_raw)}; date dropped"))
+    cleaned = [(c, None, "body") for c in (clean_text(p) for p in text.split("\n")) if c]
+    if not cleaned:
         problems.append(Problem(source, line, "'text' has no visible paragraph; line skipped"))
         return None
-    tags = tuple(t for t in (clean_text(t) for t in tags_list) if t)
-    article = Article(
-        _feed_id(raw_id.strip()),
-        source,
-        clean_text(title),
-        paragraphs,
-        None,
-        date,
-        url.strip() or None if url else None,
-        tags,
-    )
-    return raw_id, article
+    title, _, paragraphs, notes = _bounded(article_id, title, None, cleaned)
+    problems += (Problem(source, line, note) for note in notes)
+    return raw_id, Article(article_id, source, title, paragraphs, None, date, url, tuple(tags))
 
 
-def _read_feed(text: str, source: str) -> tuple[list[Article], list[Problem]]:
+def _lines(text: str) -> Iterator[str]:
+    """Yield the "\n"-separated lines of text without a list of them all (memory)."""
+    start = 0
+    while (end := text.find("\n", start)) >= 0:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
+
+
+def _read_feed(decoded: _Decoded, source: str) -> tuple[list[Article], list[Problem]]:
     articles: list[Article] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(_lines(decoded.text), start=1):
+        if number in decoded.bad_lines:
+            byte = decoded.bad_lines[number]
+            problems.append(
+                Problem(source, number, f"not {decoded.encoding} (byte 0x{byte:02X}); line skipped")
+            )
+            continue
+        # A BOM inside the file: feeds concatenated with cat.
+        line = line.removeprefix("\ufeff")
         if not line.strip():
             continue
+        # Whatever one line holds, it costs that line only.
         try:
-            obj = json.loads(line)
+            built = _feed_article(json.loads(line), source, number, problems)
         except json.JSONDecodeError as exc:
             problems.append(Problem(source, number, f"bad JSON ({exc.msg}); line skipped"))
             continue
-        built = _feed_article(obj, source, number, problems)
+        except RecursionError:
+            problems.append(Problem(source, number, "JSON nested too deeply; line skipped"))
+            continue
+        except Exception as exc:  # e.g. ValueError: an integer of more than 4300 digits
+            detail = str(exc) if len(str(exc)) <= 80 else str(exc)[:79] + "…"
+            why = f"cannot read ({type(exc).__name__}: {detail}); line skipped"
+            problems.append(Problem(source, number, why))
+            continue
         if built is None:
             continue
         raw_id, article = built
@@ -675,7 +958,8 @@ def _read_feed(text: str, source: str) -> tuple[list[Article], list[Problem]]:
                 Problem(
                     source,
                     number,
-                    f"duplicate id {raw_id!r} (first on line {seen[article.id]}); line skipped",
+                    f"duplicate id {_clip(raw_id)} (first on line {seen[article.id]}); "
+                    "line skipped",
                 )
             )
             continue
@@ -684,43 +968,170 @@ def _read_feed(text: str, source: str) -> tuple[list[Article], list[Problem]]:
     return articles, problems
 
 
-def list_sources(root: Path) -> list[Path]:
-    """List the article source files under root, sorted, hidden files and dictionaries skipped."""
+_OUTSIDE_LINK = (
+    "symbolic link to outside the seeds directory; not followed (set follow_symlinks to index it)"
+)
+
+
+def _inside(real: str, real_root: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _is_source_name(rel: str) -> bool:
+    return Path(rel).suffix.lower() in SOURCE_SUFFIXES and rel not in _ROOT_SKIP
+
+
+def list_sources(
+    root: Path, problems: list[Problem] | None = None, follow_symlinks: bool = False
+) -> list[Path]:
+    """List the article source files under root, sorted by name.
+
+    Hidden files and directories and the dictionaries are left out. A symbolic link is
+    followed when it stays inside root, or anywhere with follow_symlinks; a link out of
+    root is left out and reported in ``problems``, and so is a directory that cannot be
+    listed, and a name that is not valid UTF-8. A file reached under two names (a link to a
+    file listed under its own name) is listed once, under its real name.
+    """
     root = Path(root)
-    found = []
-    for path in root.rglob("*"):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.suffix.lower() not in SOURCE_SUFFIXES or not path.is_file():
-            continue
-        if len(rel.parts) == 1 and rel.name in _ROOT_SKIP:
-            continue
-        found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+    real_root = os.path.realpath(root)
+    found: dict[str, tuple[str, Path]] = {}  # real path -> (name, path)
+    walked: set[str] = set()  # real paths of the directories listed (links can loop)
+    links: list[tuple[str, Path]] = []
+
+    def report(rel: str, message: str) -> None:
+        if problems is not None:
+            problems.append(Problem(_printable(rel), None, message))
+
+    def walk(top: Path, real_top: str, prefix: str) -> None:
+        walked.add(real_top)
+        stack = [(top, real_top, prefix)]
+        while stack:
+            directory, real_dir, prefix = stack.pop()
+            try:
+                with os.scandir(directory) as it:
+                    entries = list(it)
+            except OSError as exc:
+                if prefix:  # a missing root is the caller's to explain
+                    report(prefix.rstrip("/"), f"cannot list directory: {exc.strerror or exc}")
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                rel, real = prefix + entry.name, os.path.join(real_dir, entry.name)
+                if _printable(rel) != rel:
+                    # Undecodable bytes in a name would break every place it is stored.
+                    if _is_source_name(rel) or entry.is_dir():
+                        report(rel, "name is not valid UTF-8; skipped (rename it)")
+                    continue
+                if entry.is_symlink():
+                    links.append((rel, Path(entry.path)))
+                elif entry.is_dir(follow_symlinks=False):
+                    if real not in walked:
+                        walked.add(real)
+                        stack.append((Path(entry.path), real, rel + "/"))
+                elif entry.is_file(follow_symlinks=False) and _is_source_name(rel):
+                    found.setdefault(real, (rel, Path(entry.path)))
+
+    walk(root, real_root, "")
+    # Links after the real tree, so a file linked to from inside keeps its own name.
+    while links:
+        links.sort(reverse=True)
+        rel, path = links.pop()
+        real = os.path.realpath(path)
+        is_dir = os.path.isdir(real)
+        if not follow_symlinks and not _inside(real, real_root):
+            if is_dir or _is_source_name(rel):
+                report(rel, _OUTSIDE_LINK)
+        elif is_dir:
+            if real not in walked:
+                walk(path, real, rel + "/")
+        elif _is_source_name(rel):
+            found.setdefault(real, (rel, path))
+    return [path for _, path in sorted(found.values(), key=lambda item: item[0])]
 
 
-def read_source(path: Path, root: Path) -> tuple[list[Article], list[Problem]]:
-    """Parse one page or feed file into articles; report problems instead of raising."""
-    source = source_name(Path(path), Path(root))
+def _printable(name: str) -> str:
+    """A file name as text that can be printed and stored (undecodable bytes as U+FFFD)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+class _Unreadable(Exception):
+    """Why a source file was not read: the message of its problem."""
+
+
+def _read_bytes(path: Path, root: Path, follow_symlinks: bool) -> bytes:
+    """Read a source file; raise _Unreadable for what list_sources would not list.
+
+    The check is made on the file actually opened, so a symbolic link swapped in after
+    listing is caught too; a FIFO or device never blocks the read.
+    """
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        return [], [Problem(source, None, f"cannot read file: {exc.strerror or exc}")]
-    text = _decode(data)
-    if text is None:
+        raise _Unreadable(f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
+            raise _Unreadable("cannot read file: not a regular file")
+        if not follow_symlinks:
+            if not _inside(os.path.abspath(path), os.path.abspath(root)):
+                raise _Unreadable("not inside the seeds directory; not read")
+            real = os.path.realpath(path)
+            if not _inside(real, os.path.realpath(root)):
+                raise _Unreadable(_OUTSIDE_LINK)
+            try:
+                now = os.stat(real)
+            except OSError:
+                now = None
+            if now is None or (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino):
+                raise _Unreadable("replaced while being read; skipped (read again next time)")
+        too_large = f"larger than {MAX_SOURCE_BYTES // 2**20} MiB; file skipped (split it)"
+        if opened.st_size > MAX_SOURCE_BYTES:
+            raise _Unreadable(too_large)
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read()
+        if len(data) > MAX_SOURCE_BYTES:
+            raise _Unreadable(too_large)
+        return data
+    except OSError as exc:
+        raise _Unreadable(f"cannot read file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def read_source(
+    path: Path, root: Path, follow_symlinks: bool = False
+) -> tuple[list[Article], list[Problem]]:
+    """Parse one page or feed file into articles; report problems instead of raising.
+
+    Without follow_symlinks a file whose real path is outside root is not read (as
+    ``list_sources`` would not list it), checked when it is opened.
+    """
+    source = _printable(source_name(Path(path), Path(root)))
+    try:
+        data = _read_bytes(Path(path), Path(root), follow_symlinks)
+    except _Unreadable as exc:
+        return [], [Problem(source, None, str(exc))]
+    decoded = _decode(data)
+    del data  # parsing a large file needs the memory
+    if decoded is None:
         return [], [Problem(source, None, "not UTF-8 or GB18030 text; file skipped")]
-    if Path(path).suffix.lower() == ".jsonl":
-        return _read_feed(text, source)
-    return _read_page(text, source)
+    try:
+        if Path(path).suffix.lower() == ".jsonl":
+            return _read_feed(decoded, source)
+        return _read_page(decoded, source)
+    except Exception as exc:  # a bug must cost this file, not the whole update
+        return [], [Problem(source, None, f"cannot parse ({type(exc).__name__}); file skipped")]
 
 
-def iter_articles(root: Path, problems: list[Problem] | None = None) -> Iterator[Article]:
+def iter_articles(
+    root: Path, problems: list[Problem] | None = None, follow_symlinks: bool = False
+) -> Iterator[Article]:
     """Yield every article under root in a stable order, skipping duplicate ids."""
     root = Path(root)
     seen: dict[str, str] = {}
-    for path in list_sources(root):
-        articles, found = read_source(path, root)
+    for path in list_sources(root, problems, follow_symlinks):
+        articles, found = read_source(path, root, follow_symlinks)
         if problems is not None:
             problems.extend(found)
         for article in articles:

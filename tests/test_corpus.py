@@ -264,19 +264,21 @@ def test_feed_problems_and_normalisation(tmp_path: Path) -> None:
     (feed_dir / "a.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     articles, problems = read_source(feed_dir / "a.jsonl", tmp_path)
-    assert [p.line for p in problems] == [3, 4, 5, 6, 7, 8, 10]
+    # An untitled article is indexed (title ""); bad tags are dropped, the article kept.
+    assert [p.line for p in problems] == [3, 4, 5, 7, 8, 10]
     assert all(p.source == "feeds/a.jsonl" for p in problems)
     assert "bad JSON" in problems[0].message
     assert "not a JSON object" in problems[1].message
     assert "'id' is missing" in problems[2].message
-    assert "'title' is empty" in problems[3].message
-    assert "'tags'" in problems[4].message
-    assert "duplicate id 'ok-1'" in problems[5].message
-    assert "invalid date '20231301'" in problems[6].message
+    assert problems[3].message == "'tags' is not a string or a list of strings; tags dropped"
+    assert "duplicate id 'ok-1'" in problems[4].message
+    assert "invalid date '20231301'" in problems[5].message
     assert str(problems[0]).startswith("feeds/a.jsonl:3: bad JSON")
 
     by_title = {a.title: a for a in articles}
-    assert list(by_title) == ["标题一", "标题七", "标题八", "标题九"]
+    assert list(by_title) == ["标题一", "", "标题", "标题七", "标题八", "标题九"]
+    assert (by_title[""].id, texts(by_title[""])) == ("x2", ["正文"])
+    assert (by_title["标题"].id, by_title["标题"].tags) == ("x3", ())
     one = by_title["标题一"]
     assert (one.id, one.date, texts(one)) == ("ok-1", "2024-02-29", ["第一段", "第二段"])
     seven = by_title["标题七"]
