@@ -769,6 +769,9 @@ def _read_page(decoded: _Decoded, source: str) -> tuple[list[Article], list[Prob
         article_id = f"{slug}-{k}"
         title, subtitle, paragraphs, notes = _bounded(article_id, title, subtitle, paras)
         problems += (Problem(source, None, note) for note in notes)
+        if not paragraphs:
+            # Only paragraphs are indexed: headlines with no text under them are the text.
+            paragraphs = (Paragraph(1, " ".join(filter(None, (title, subtitle))), None),)
         articles.append(Article(article_id, source, title, paragraphs, subtitle))
     if not articles:
         problems.append(Problem(source, None, "no text found"))

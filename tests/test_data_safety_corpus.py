@@ -280,6 +280,14 @@ def test_untitled_page_gets_no_made_up_title(tmp_path: Path) -> None:
     assert [p.text for p in article.paragraphs] == ["第一段正文，内容很长很长。", "第二段正文。"]
 
 
+def test_page_of_headlines_only_is_findable(tmp_path: Path) -> None:
+    """Only paragraphs are indexed: an article without one could never be found."""
+    (tmp_path / "t.txt").write_text("只有标题的一页\n\n副标题在这里\n", encoding="utf-8")
+    (article,), problems = read(tmp_path / "t.txt")
+    assert problems == [] and article.title
+    assert [p.text for p in article.paragraphs] == ["只有标题的一页 副标题在这里"]
+
+
 # --------------------------------------------------------------------------- item 8
 
 
