@@ -64,4 +64,53 @@ def test_rate_limit_is_off_by_default_and_answers_429_when_on(seed_index):
     r = on.get("/api/search?q=ECMO")
     assert_api_error(r, 429)
     assert int(r.headers["Retry-After"]) > 0
-    assert on.get("/").status_code == 200  # the page is not limited
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_one_rate_limit_covers_page_and_api_but_never_monitoring(seed_index):
+    """Searches and articles, page or API, count against one limit per client; the
+    operations endpoints, suggestions and static files never answer 429 (issue 11.13)."""
+    on = create_app(
+        {"INDEX_DIR": str(seed_index), "TESTING": True, "RATE_LIMIT": "4/minute"}
+    ).test_client()
+    article = "/api/articles/000_eacc438995d2ea0a-1"
+    paths = ["/?q=ECMO", "/api/search?q=ECMO", article, "/articles/000_eacc438995d2ea0a-1",
+             "/?q=ECMO", "/api/search?q=ECMO"]
+    assert [on.get(p).status_code for p in paths] == [200] * 4 + [429] * 2
+    for path in ["/healthz", "/readyz", "/metrics", "/api/suggest?q=ECMO",
+                 "/api/openapi.json", "/static/style.css"] * 3:
+        with on.get(path) as r:
+            assert r.status_code == 200, path
+
+
+def test_made_up_methods_and_paths_add_no_metric_series(client):
+    """Label values come from fixed lists (issue 11.14): 200 made-up methods and paths
+    leave the number of series as it was after the first few."""
+    def series() -> list[str]:
+        text = client.get("/metrics").get_data(as_text=True)
+        return [line for line in text.splitlines() if line.startswith("searchsvc_")]
+
+    for n in range(3):
+        client.open("/api/search?q=ECMO", method=f"MADEUP{n}")
+        client.get(f"/no/such/page/{n}")
+        client.open(f"/no/such/page/{n}", method=f"VERB{n}")
+    series()  # the scrape's own series
+    first = len(series())
+    for n in range(3, 200):
+        client.open("/api/search?q=ECMO", method=f"MADEUP{n}")
+        client.get(f"/no/such/page/{n}")
+        client.open(f"/no/such/page/{n}", method=f"VERB{n}")
+    final = series()
+    assert len(final) == first
+    text = "\n".join(final)
+    assert "MADEUP" not in text and "/no/such" not in text
+    assert 'searchsvc_requests_total{method="other",route="unmatched",status="405"} 200.0' in text
+    assert 'searchsvc_requests_total{method="other",route="unmatched",status="404"} 200.0' in text
+
+
+def test_405_names_the_allowed_methods(client):
+    for path in ("/api/search?q=ECMO", "/", "/healthz"):
+        r = client.post(path)
+        assert r.status_code == 405
+        assert {"GET", "HEAD"} <= set(r.headers["Allow"].split(", ")), path
+        assert r.headers["X-Frame-Options"] == "DENY"

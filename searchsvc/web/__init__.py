@@ -1,8 +1,10 @@
 """The Flask application: ``create_app()`` wires config, the live index and the blueprints.
 
 In: configuration (defaults, ``SEARCHSVC_*`` environment variables, test overrides).
-Out: a WSGI app serving the search page (``/``), article pages, the JSON API (``/api``)
-and ``/healthz``. Every API error has one shape: ``{"error": {"code", "message"}}``.
+Out: a WSGI app serving the search page (``/``), article pages, the JSON API (``/api``),
+the admin trigger and the operations endpoints (``/healthz``, ``/readyz``, ``/metrics``).
+Every API error has one shape: ``{"error": {"code", "message"}}``; every answer carries
+``SECURITY_HEADERS`` (``searchsvc serve`` adds them to the server's own error answers too).
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, render_template, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from flask import Flask, Response, abort, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -45,11 +45,18 @@ class ApiError(Exception):
         self.message = message
 
 
+MAX_BODY_BYTES = 64 * 1024
+
+
 def create_app(
-    test_config: dict[str, Any] | None = None, settings: Settings | None = None
+    test_config: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+    run_dir: Path | None = None,
 ) -> Flask:
     """Create the app from ``settings`` (loaded from the file and environment when not
-    given: ``wsgi.py``), then ``test_config`` overrides."""
+    given: ``wsgi.py``), then ``test_config`` overrides. ``run_dir``: the server run's
+    private directory (``searchsvc serve``), where state shared by its worker processes
+    lives (the rate-limit counters)."""
     if settings is None:
         settings = load_settings()  # ConfigError (naming the setting) if something is wrong
     app = Flask(__name__)
@@ -63,7 +70,7 @@ def create_app(
         SEARCH_TIME_BUDGET_MS=settings.time_budget_ms,
         RATE_LIMIT=settings.rate_limit,
         PROXY_COUNT=settings.proxy_count,
-        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
     if test_config:
         app.config.update(test_config)
@@ -73,22 +80,31 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     app.json.mimetype = "application/json; charset=utf-8"  # type: ignore[attr-defined]
     warm_up()  # the first search should not pay for loading jieba's dictionary
-    app.extensions["searchsvc.index"] = LiveIndex(
+    index = app.extensions["searchsvc.index"] = LiveIndex(
         Path(app.config["INDEX_DIR"]), check_interval=app.config["RELOAD_INTERVAL"]
     )
 
-    from . import admin, api, observe, pages
+    from . import admin, api, observe, ops, pages, ratelimit
 
-    observe.install(app)
-    _install_rate_limit(app, api.bp)
+    observe.install(app, index)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(ops.bp)
+    ratelimit.install(app, app.config["RATE_LIMIT"], run_dir)
     if app.config["PROXY_COUNT"]:
         # Behind N reverse proxies: take the client address from X-Forwarded-For.
         n = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     _register_error_handlers(app)
+
+    @app.before_request
+    def _refuse_large_bodies() -> None:
+        # Werkzeug only checks MAX_CONTENT_LENGTH when a view reads the body; no view
+        # needs one this large, so say so before answering anything else.
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if limit is not None and (request.content_length or 0) > limit:
+            abort(413, description=f"request body over {limit} bytes")
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -101,23 +117,14 @@ def create_app(
     return app
 
 
-def _install_rate_limit(app: Flask, api_blueprint: Blueprint) -> None:
-    """Per-client limit on the API (e.g. "120/minute"); off when RATE_LIMIT is empty."""
-    rate = app.config["RATE_LIMIT"]
-    if not rate:
-        return
-    limiter = Limiter(
-        get_remote_address, app=app, storage_uri="memory://", headers_enabled=True
-    )
-    limiter.limit(rate)(api_blueprint)
-
-
 def live_index(app: Flask) -> LiveIndex:
     return app.extensions["searchsvc.index"]
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path in ("/api", "/healthz", "/readyz")
+    return request.path.startswith("/api/") or request.path in (
+        "/api", "/healthz", "/readyz", "/metrics"
+    )
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int] | Any:
@@ -143,7 +150,13 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Any:
         code = (err.name or "error").lower().replace(" ", "_")
-        return error_response(err.code or 500, code, err.description or err.name)
+        response, status = error_response(err.code or 500, code, err.description or err.name)
+        response = app.make_response((response, status))
+        # The exception's own headers: Allow on a 405, Retry-After on a 429 ...
+        for name, value in err.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Any:

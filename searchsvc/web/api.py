@@ -1,4 +1,5 @@
-"""The JSON API: ``/api/search``, ``/api/articles/<id>`` and ``/healthz``."""
+"""The JSON API: ``/api/search``, ``/api/suggest``, ``/api/articles/<id>`` and
+``/api/openapi.json`` (the operations endpoints are in ``ops.py``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
-from ..indexing import IndexMissingError
 from ..search import MAX_QUERY_CHARS, QueryError, get_article, search
 from . import ApiError, live_index
-from .observe import metrics, note_hits
+from .observe import note_hits
 from .params import filters_param, group_param, paging, query_param, time_budget
 
 bp = Blueprint("api", __name__)
@@ -76,51 +76,4 @@ def openapi() -> Any:
     """The OpenAPI 3 document describing this API."""
     return current_app.response_class(
         OPENAPI_PATH.read_bytes(), mimetype="application/json; charset=utf-8"
-    )
-
-
-@bp.get("/readyz")
-def readyz() -> Any:
-    """Ready when the index is open and answers a search (503 otherwise)."""
-    try:
-        with live_index(current_app).searcher() as (version, searcher):
-            documents = searcher.doc_count()
-            search(searcher, "的", size=1, time_budget=0.05)
-    except IndexMissingError:
-        raise ApiError(503, "index_missing", "the index is not built yet") from None
-    return jsonify({"status": "ready", "version": version, "documents": documents})
-
-
-@bp.get("/metrics")
-def prometheus_metrics() -> Any:
-    """Prometheus text format: requests by status, latency histogram, index version."""
-    m = metrics(current_app)
-    try:
-        with live_index(current_app).searcher() as (version, searcher):
-            m.set_index(version, searcher.doc_count())
-    except IndexMissingError:
-        pass
-    return m.exposition()
-
-
-@bp.get("/healthz")
-def healthz() -> Any:
-    """Liveness: the process answers; reports the index version in use."""
-    index = live_index(current_app)
-    try:
-        with index.searcher() as (version, searcher):
-            documents = searcher.doc_count()
-    except IndexMissingError:
-        # Alive but not ready (see /readyz): restarting would not build the index.
-        return jsonify({"status": "ok", "index": "missing", "version": None, "built_at": None,
-                        "documents": 0, "articles": 0})
-    meta = index.meta()
-    return jsonify(
-        {
-            "status": "ok",
-            "version": version,
-            "built_at": meta.built_at if meta else None,
-            "documents": documents,
-            "articles": meta.articles if meta else None,
-        }
     )
