@@ -310,9 +310,8 @@ def serve(
     threads: int | None,
     build_if_missing: bool,
 ) -> None:
-    """Serve the search page and API (SIGTERM finishes requests in flight)."""
+    """Serve the search page and API with gunicorn (SIGTERM finishes requests in flight)."""
     from .serving import serve as run_server
-    from .web import create_app
 
     settings = settings_for(
         ctx, index_dir=index_dir, seeds_dir=seeds_dir, host=host, port=port, workers=workers,
@@ -326,15 +325,11 @@ def serve(
                 "(or pass --build-if-missing)"
             )
         click.echo(f"build: {run_sync(settings, full=True).line()}")
-    app = create_app(settings=settings)
     click.echo(
         f"serving {settings.index_dir} on http://{settings.host}:{settings.port}/ "
         f"({settings.workers} × {settings.threads} threads)"
     )
-    run_server(
-        app, settings.host, settings.port, settings.threads, settings.request_timeout,
-        workers=settings.workers,
-    )
+    run_server(settings)
 
 
 _MARK = re.compile(r"<mark>(.*?)</mark>")

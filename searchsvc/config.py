@@ -129,7 +129,21 @@ class Settings:
     )
     request_timeout: int = _setting(
         "SEARCHSVC_REQUEST_TIMEOUT", 30, _int(1, 3600),
-        "seconds an idle or slow client connection may take",
+        "seconds a worker process may stop answering its supervisor (a request stuck that "
+        "long blocks it) before it is killed and replaced",
+    )
+    idle_timeout: int = _setting(
+        "SEARCHSVC_IDLE_TIMEOUT", 15, _int(1, 3600),
+        "seconds a connection may stay open without a complete request (after it opened, "
+        "or after its previous answer) before the server closes it",
+    )
+    max_connections: int = _setting(
+        "SEARCHSVC_MAX_CONNECTIONS", 1000, _int(10, 100_000),
+        "open connections per worker process (idle ones included); more wait to be accepted",
+    )
+    graceful_timeout: int = _setting(
+        "SEARCHSVC_GRACEFUL_TIMEOUT", 10, _int(0, 3600),
+        "seconds `serve` lets requests in flight finish after SIGTERM",
     )
     page_size: int = _setting(
         "SEARCHSVC_PAGE_SIZE", 10, _int(1, 100), "default results per page"

@@ -1,14 +1,13 @@
-"""Running the WSGI app under waitress: worker processes, threads, a graceful stop.
+"""Running the app under gunicorn: ``serve(settings)`` is ``searchsvc serve``.
 
-In: a WSGI app and the listen/limit settings. Out: a server that answers until told to
-stop; then it stops accepting connections, lets the requests in flight finish and send
-their responses (up to ``grace`` seconds), and returns.
+In: the settings. Out: a gunicorn master with ``settings.workers`` worker processes of
+``settings.threads`` threads each (gthread, our ``compat.HeadFirstWorker``), the app built
+once before forking (preload: jieba's dictionary is shared copy-on-write); a worker that
+dies is replaced. SIGTERM stops accepting, lets the requests in flight finish (up to
+``graceful_timeout``) and exits 0; SIGINT/SIGQUIT stop at once.
 
-Python threads share one core (the GIL), so ``workers`` > 1 forks that many processes
-after the app is built (jieba's dictionary is shared copy-on-write); they accept from
-one listening socket, and the parent passes SIGTERM on and waits for them. waitress's
-own ``run()`` stops its event loop at once on a signal, and a response still in a
-channel's buffer is never sent; so this drives the loop itself.
+Each run has a private directory (``run_directory``): the Prometheus multiprocess files
+(``/metrics`` adds up every worker) and the rate-limit counters every worker shares.
 """
 
 from __future__ import annotations
@@ -19,21 +18,23 @@ import ctypes.util
 import logging
 import multiprocessing
 import os
-import select
-import signal
-import socket
-import threading
-import time
+import resource
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-import waitress
-from waitress import wasyncore
-from waitress.channel import HTTPChannel
+from gunicorn.app.base import BaseApplication
+
+from .compat import MAX_HEAD_BYTES, HeadFirstWorker
+from .config import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_HEADER_BYTES = 16 * 1024  # request line (URL) and headers
-MAX_BODY_BYTES = 64 * 1024
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MAX_REQUEST_LINE = 8190  # gunicorn's ceiling for the request line (URL); headers: MAX_HEAD_BYTES
 
 
 def _give_freed_memory_back() -> None:
@@ -54,150 +55,174 @@ def _give_freed_memory_back() -> None:
     mallopt(m_arena_max, 2)
 
 
-class _ConnectionShares:
-    """Open connections per worker, in memory the forked workers share. A worker takes a
-    new connection only while no sibling holds fewer: connections that stay open
-    (keep-alive clients, a reverse proxy's pool) are spread evenly instead of piling up on
-    whichever process woke first, where they would queue behind one GIL."""
+def raise_open_file_limit(wanted: int) -> int:
+    """Raise the soft limit on open files towards ``wanted`` (at most the hard limit): every
+    connection is a file descriptor. Returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _runs_root() -> Path:
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    root = Path(base) / f"searchsvc-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    if root.stat().st_uid != os.getuid() or root.is_symlink():
+        raise RuntimeError(f"{root} is not ours: cannot keep the server's run files there")
+    return root
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_directory() -> Iterator[Path]:
+    """A fresh private (0700) directory for this server run, removed when it ends; the
+    directories of runs whose server died (``kill -9``) are removed first."""
+    root = _runs_root()
+    for old in root.glob("run-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    owner = os.getpid()
+    path = Path(tempfile.mkdtemp(prefix=f"run-{owner}-", dir=root))
+    try:
+        yield path
+    finally:
+        # gunicorn's workers leave by SystemExit through this frame too: only the master
+        # (the process that made the directory) removes it.
+        if os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+class ConnectionShares:
+    """Open connections per worker, in memory shared with the forked workers, one slot per
+    worker (a replacement takes over the slot of the worker it replaces). A worker takes
+    new connections only while no sibling holds fewer (``compat.HeadFirstWorker``)."""
+
+    RETIRED = 2**30  # a slot whose worker is gone never counts as the least busy
 
     def __init__(self, workers: int):
-        self.counts = multiprocessing.RawArray("i", workers)
+        self.counts = multiprocessing.RawArray("i", [self.RETIRED] * workers)
 
-    def may_accept(self, worker: int) -> bool:
+    def may_accept(self, slot: int) -> bool:
+        """Whether ``slot`` holds no more connections than the least busy worker, give or
+        take an eighth: with hundreds of connections (idle ones) the workers need not take
+        turns one by one."""
         counts = self.counts[:]
-        return counts[worker] <= min(counts)
+        least = min(counts)
+        return counts[slot] <= least + least // 8
 
-    def set(self, worker: int, connections: int) -> None:
-        self.counts[worker] = connections
+    def set(self, slot: int, connections: int) -> None:
+        self.counts[slot] = connections
 
-    def retire(self, worker: int) -> None:
-        """A worker that exited never counts as the least busy again."""
-        self.counts[worker] = 2**30
-
-
-def _busy(server: Any) -> bool:
-    """Whether any connection has a request being handled or a response not yet sent."""
-    return any(
-        isinstance(ch, HTTPChannel) and (ch.requests or ch.total_outbufs_len)
-        for ch in list(server._map.values())
-    )
+    def retire(self, slot: int) -> None:
+        self.counts[slot] = self.RETIRED
 
 
-def serve(
-    app: Any,
-    host: str,
-    port: int,
-    threads: int,
-    request_timeout: int,
-    workers: int = 1,
-    grace: float = 10.0,
-) -> None:
-    """Serve ``app`` until SIGTERM/SIGINT, then drain in-flight requests and return."""
-    if workers <= 1:
-        _serve_one(app, host, port, threads, request_timeout, grace, None)
+def _pre_fork(server: Any, worker: Any) -> None:
+    """In the master, before a worker is forked: give it a free slot of the shares."""
+    shares = HeadFirstWorker.shares
+    if shares is None:
         return
-    listener = socket.create_server((host, port), backlog=1024, reuse_port=False)
-    shares = _ConnectionShares(workers)
-    children: list[int] = []
-    for number in range(workers):
-        pid = os.fork()
-        if pid == 0:  # a worker: serve until told to stop, then leave without cleanup
-            code = 0
-            try:
-                _serve_one(
-                    app, host, port, threads, request_timeout, grace, listener,
-                    (shares, number),
-                )
-            except BaseException:  # noqa: BLE001 - logged; the parent sees the exit code
-                log.exception("worker %d failed", os.getpid())
-                code = 1
-            os._exit(code)
-        children.append(pid)
-    listener.close()  # the workers have it
-    log.info("serving on http://%s:%s with %d workers × %d threads", host, port, workers, threads)
-
-    def _forward(signum: int, _frame: Any) -> None:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, _forward)
-    signal.signal(signal.SIGINT, _forward)
-    failed = False
-    running = set(children)
-    while running:
-        try:
-            pid, status = os.wait()
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            break
-        if pid in running:
-            running.discard(pid)
-            shares.retire(children.index(pid))
-            failed = failed or os.waitstatus_to_exitcode(status) != 0
-    if failed:
-        raise SystemExit(1)
+    used = {getattr(w, "share_slot", None) for w in server.WORKERS.values()}
+    free = [n for n in range(len(shares.counts)) if n not in used]
+    worker.share_slot = free[0] if free else None  # more workers (TTIN): not balanced
+    if worker.share_slot is not None:
+        shares.set(worker.share_slot, 0)
 
 
-def _serve_one(
-    app: Any,
-    host: str,
-    port: int,
-    threads: int,
-    request_timeout: int,
-    grace: float,
-    listener: socket.socket | None,
-    sharing: tuple[_ConnectionShares, int] | None = None,
-) -> None:
-    """One process: waitress on its own socket or on ``listener`` (taking its share of the
-    connections, with ``sharing``), drained on SIGTERM."""
+def _child_exit(_server: Any, worker: Any) -> None:
+    """A worker ended: its live gauges no longer count (its counters still do), and its
+    slot of the shares waits for its replacement."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+    if HeadFirstWorker.shares is not None and getattr(worker, "share_slot", None) is not None:
+        HeadFirstWorker.shares.retire(worker.share_slot)
+
+
+def _post_fork(_server: Any, _worker: Any) -> None:
     _give_freed_memory_back()
-    where: dict[str, Any] = (
-        {"sockets": [listener]} if listener is not None else {"host": host, "port": port}
-    )
-    server = waitress.create_server(
-        app,
-        **where,
-        threads=threads,
-        channel_timeout=request_timeout,
-        max_request_header_size=MAX_HEADER_BYTES,
-        max_request_body_size=MAX_BODY_BYTES,
-        ident="searchsvc",
-        clear_untrusted_proxy_headers=True,
-    )
-    stop = threading.Event()
 
-    def _on_signal(signum: int, _frame: Any) -> None:
-        log.info("received %s: finishing requests in flight", signal.Signals(signum).name)
-        stop.set()
 
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    log.info("process %d serving on %s:%s, %d threads", os.getpid(), host, port, threads)
-    if sharing is not None:
-        shares, number = sharing
-        readable = server.readable
-        server.readable = lambda: readable() and shares.may_accept(number)
-    while not stop.is_set():
-        if sharing is not None:
-            channels = sum(isinstance(ch, HTTPChannel) for ch in list(server._map.values()))
-            shares.set(number, channels)
-        # A short poll: a worker that may take connections again notices soon.
-        server.asyncore.loop(timeout=0.05, map=server._map, count=1)
-    # Take in the connections already waiting in the kernel's backlog (closing the socket
-    # would reset them: clients that connected in time deserve an answer) ...
-    for _ in range(1000):  # bounded: sibling workers may keep the shared queue busy
-        if not select.select([server.socket], [], [], 0)[0]:
-            break
-        server.handle_accept()
-    # ... then stop listening (new connections are refused from here on) but keep the trigger
-    # that wakes the loop when a worker thread has a response ready: not server.close().
-    wasyncore.dispatcher.close(server)
-    deadline = time.monotonic() + grace
-    while _busy(server) and time.monotonic() < deadline:
-        server.asyncore.loop(timeout=0.05, map=server._map, count=1)
-    server.task_dispatcher.shutdown(
-        cancel_pending=False, timeout=max(0.0, deadline - time.monotonic())
-    )
-    log.info("stopped")
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """The gunicorn settings ``serve`` uses."""
+    return {
+        "bind": [f"[{settings.host}]:{settings.port}" if ":" in settings.host
+                 else f"{settings.host}:{settings.port}"],
+        "worker_class": HeadFirstWorker,
+        "workers": settings.workers,
+        "threads": settings.threads,
+        "preload_app": True,
+        "timeout": settings.request_timeout,
+        "graceful_timeout": settings.graceful_timeout,
+        "keepalive": settings.idle_timeout,
+        "worker_connections": settings.max_connections,
+        "backlog": 2048,
+        "limit_request_line": MAX_REQUEST_LINE,
+        "limit_request_fields": 100,
+        "limit_request_field_size": MAX_HEAD_BYTES,
+        # X-Forwarded-* are ours to trust (PROXY_COUNT, in the app), not gunicorn's.
+        "forwarded_allow_ips": "",
+        "control_socket_disable": True,
+        "loglevel": settings.log_level.lower(),
+        "errorlog": "-",
+        "accesslog": None,  # the app writes one JSON line per request
+        "proc_name": "searchsvc",
+        "pre_fork": _pre_fork,
+        "post_fork": _post_fork,
+        "child_exit": _child_exit,
+    }
+
+
+class SearchServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn driven from Python: our options, our (already built) app."""
+
+    def __init__(self, app: Any, options: dict[str, Any]):
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self.application
+
+
+def serve(settings: Settings) -> None:
+    """Serve the search app with ``settings`` until SIGTERM (drained) or SIGINT."""
+    if "prometheus_client" in sys.modules and MULTIPROC_ENV not in os.environ:
+        # Its value class is chosen when it is first imported: too late now.
+        raise RuntimeError("serve() must run before prometheus_client is imported")
+    raise_open_file_limit(settings.max_connections + 256)
+    with run_directory() as run_dir:
+        metrics_dir = run_dir / "metrics"
+        metrics_dir.mkdir()
+        os.environ[MULTIPROC_ENV] = str(metrics_dir)
+        from .compat import install_error_headers, set_server_name
+        from .web import MAX_BODY_BYTES, SECURITY_HEADERS, create_app
+
+        install_error_headers(SECURITY_HEADERS)
+        set_server_name("searchsvc")
+        HeadFirstWorker.max_body_bytes = MAX_BODY_BYTES
+        if settings.workers > 1:
+            HeadFirstWorker.shares = ConnectionShares(settings.workers)
+        app = create_app(settings=settings, run_dir=run_dir)
+        log.info(
+            "serving on http://%s:%s with %d workers × %d threads", settings.host,
+            settings.port, settings.workers, settings.threads,
+        )
+        SearchServer(app, gunicorn_options(settings)).run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -130,3 +131,13 @@ def live_server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         _proc, port
     ):
         yield f"http://127.0.0.1:{port}"
+
+
+def access_log_pids(log_path: Path, path: str) -> set[int]:
+    """The worker processes whose access-log lines in ``log_path`` answered ``path``."""
+    marker = f'"path": {json.dumps(path)}'
+    return {
+        json.loads(line[line.index("{"):])["pid"]
+        for line in log_path.read_text(errors="replace").splitlines()
+        if "searchsvc.access" in line and marker in line
+    }

@@ -168,3 +168,54 @@ def test_kept_alive_connections_are_spread_evenly_over_the_workers(seed_index, t
     ]
     assert len(pids) == 8
     assert sorted(Counter(pids).values()) == [4, 4]
+
+
+def test_a_killed_worker_is_replaced(seed_index, tmp_path: Path):
+    """A worker that dies (OOM killer, a crash) is replaced; the server keeps answering."""
+    args = ("--workers", "2", "--threads", "2")
+    with serve_process(seed_index, tmp_path / "server.log", *args) as (server, port):
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+        before = set(children.read_text().split())
+        assert len(before) == 2
+        victim = sorted(before)[0]
+        os.kill(int(victim), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while True:
+            now = set(children.read_text().split())
+            if len(now) == 2 and victim not in now:
+                break
+            assert time.monotonic() < deadline, f"not replaced: {now}"
+            time.sleep(0.1)
+        for _ in range(10):  # fresh connections: whichever worker takes them answers
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/api/search?q=ECMO")
+            assert conn.getresponse().status == 200
+            conn.close()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
+
+
+def test_each_run_has_a_private_directory_removed_at_exit(seed_index, tmp_path: Path):
+    """Metrics and rate-limit files live in a 0700 directory of this run; one left by a
+    server that was killed is removed when the next one starts."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    runs = runtime / f"searchsvc-{os.getuid()}"
+    runs.mkdir(mode=0o700)
+    stale = runs / f"run-{_a_dead_pid()}-x"
+    (stale / "metrics").mkdir(parents=True)
+    env = {"XDG_RUNTIME_DIR": str(runtime)}
+    with serve_process(seed_index, tmp_path / "server.log", env=env) as (server, _port):
+        assert not stale.exists()
+        (mine,) = runs.glob(f"run-{server.pid}-*")
+        assert mine.stat().st_mode & 0o777 == 0o700
+        assert list((mine / "metrics").glob("*.db")), "workers write their metrics there"
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
+    assert not mine.exists()
+
+
+def _a_dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid

@@ -1,0 +1,275 @@
+"""Workarounds that reach into a library's internals, kept in one place.
+
+Each names the version it was written against; ``tests/test_compat.py`` fails when the
+installed library differs or the internals used here change, so an upgrade is a
+deliberate step (re-read the library's code, adjust, bump the version below).
+
+gunicorn 27.0.1 (``gunicorn.workers.gthread``, ``gunicorn.util``, ``gunicorn.workers.base``):
+
+* ``HeadFirstWorker``: gthread hands every new connection to a pool thread, which waits up
+  to ``DEFAULT_WORKER_DATA_TIMEOUT`` (5 s) for data and then reads the request with a
+  blocking socket and no deadline. 500 connections that send nothing (or half a request)
+  hold all threads: requests queue for minutes. This worker keeps every connection in the
+  event loop until its whole request head (request line and headers) has arrived, reading
+  it there without blocking; a thread gets only complete heads. A connection without a
+  complete head within the idle timeout (``keepalive``), or with a head over
+  ``MAX_HEAD_BYTES``, is closed (the latter with a 431); a head that declares a body over
+  ``max_body_bytes`` gets a 413 before anything reads the body.
+* ``install_error_headers``: the answers gunicorn writes itself (400, 414, 431…, from
+  ``util.write_error``) carry no headers but the status line's; this adds ours (the
+  security headers).
+* ``set_server_name``: the ``Server`` header names the service, not the server software
+  (``gunicorn.http.wsgi.SERVER``, read by each ``Response``), as it did under waitress.
+"""
+
+from __future__ import annotations
+
+import errno
+import html
+import logging
+import re
+import selectors
+import socket
+import time
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+import gunicorn
+import gunicorn.http.wsgi
+from gunicorn import util as gunicorn_util
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+GUNICORN_VERSION = "27.0.1"
+MAX_HEAD_BYTES = 16 * 1024  # request line and headers together
+STOP_LINGER = 2.0  # on stop, seconds a connection still has to send its request
+ACCEPT_RETRY = 0.002  # seconds a worker with more connections than a sibling holds back
+
+_ERROR_HEADERS: dict[str, str] = {}
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*([0-9]{1,18})[ \t]*$")
+
+log = logging.getLogger(__name__)
+
+
+def gunicorn_matches() -> bool:
+    return gunicorn.__version__ == GUNICORN_VERSION
+
+
+class HeadFirstWorker(ThreadWorker):
+    """gthread, but a pool thread only ever gets a connection whose request head is in.
+
+    Connections waiting for a head live in ``pending_conns`` (gthread's own list of
+    connections parked in the poller, closed by its ``murder_pending`` at ``timeout``),
+    with the bytes read so far in ``conn.head``. A head that declares a body over
+    ``max_body_bytes`` is answered 413 at once.
+    """
+
+    max_body_bytes = 64 * 1024
+    shares: Any = None  # serving.ConnectionShares, set before the workers are forked
+
+    def init_process(self) -> None:
+        self._pending_check = 0.0
+        self._accept_again = 0.0
+        super().init_process()
+
+    # -- new and kept-alive connections wait in the poller for a complete head ------------
+
+    def accept(self, listener: socket.socket) -> None:
+        if self.alive and not self._fewest_connections():
+            self._hold_accepting()  # a sibling with fewer connections takes it
+            return
+        try:
+            client, address = listener.accept()
+        except OSError as err:
+            if err.errno in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                return
+            raise
+        self.nr_conns += 1
+        conn = TConn(self.cfg, client, address, listener.getsockname())  # non-blocking
+        self._await_head(conn, b"", time.monotonic() + self.cfg.keepalive)
+
+    def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
+        """A kept-alive connection has bytes: its next request's head, or part of it."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._await_head(conn, b"", conn.timeout)
+
+    def _await_head(self, conn: TConn, head: bytes, deadline: float) -> None:
+        conn.head = bytearray(head)
+        conn.timeout = deadline
+        if self._head_complete(conn):
+            self._dispatch(conn)
+            return
+        conn.sock.setblocking(False)
+        self.pending_conns.append(conn)
+        self.poller.register(
+            conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn)
+        )
+
+    def on_pending_socket_readable(self, conn: TConn, client: socket.socket) -> None:
+        """Read what arrived, without blocking; hand the connection on once its head is in."""
+        try:
+            data = client.recv(MAX_HEAD_BYTES + 1)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away
+            self._drop(conn)
+            return
+        conn.head += data
+        if self._head_complete(conn):
+            self.poller.unregister(client)
+            self.pending_conns.remove(conn)
+            self._dispatch(conn)
+        elif len(conn.head) > MAX_HEAD_BYTES:
+            self.poller.unregister(client)
+            self.pending_conns.remove(conn)
+            self.nr_conns -= 1
+            write_error(client, 431, "Request Header Fields Too Large",
+                                     f"request line and headers over {MAX_HEAD_BYTES} bytes")
+            conn.close()
+
+    @staticmethod
+    def _head_complete(conn: TConn) -> bool:
+        head = conn.head
+        return b"\r\n\r\n" in head or b"\n\n" in head
+
+    def _dispatch(self, conn: TConn) -> None:
+        declared = _CONTENT_LENGTH.search(conn.head.split(b"\r\n\r\n", 1)[0])
+        if declared and int(declared.group(1)) > self.max_body_bytes:
+            # Answered before the body is read: no thread drains a large upload.
+            self.nr_conns -= 1
+            write_error(conn.sock, 413, "Content Too Large",
+                        f"request body over {self.max_body_bytes} bytes")
+            conn.close()
+            return
+        conn.data_ready = True  # gthread's handle() must not wait for data again
+        self.enqueue_req(conn)
+
+    def handle(self, conn: TConn) -> Any:
+        """Give the parser the bytes read in the event loop, then gthread's handling."""
+        head = bytes(getattr(conn, "head", b""))
+        conn.head = bytearray()
+        if head:
+            conn.sock.setblocking(True)
+            conn.init()  # makes the parser on a new connection (no-op otherwise)
+            conn.parser.unreader.unread(head)
+        return super().handle(conn)
+
+    def finish_request(self, conn: TConn, fs: Any) -> None:
+        """Pipelined bytes behind a kept-alive answer wait for a complete head too."""
+        try:
+            keep = fs.result() if not fs.cancelled() else False
+        except Exception:  # noqa: BLE001 - gthread's own handling closes it
+            keep = False
+        if keep and self.alive and conn.parser.unreader.buf.getvalue():
+            rest = conn.parser.unreader.take_buffered()
+            conn.sock.setblocking(False)
+            self._await_head(conn, rest, time.monotonic() + self.cfg.keepalive)
+            return
+        super().finish_request(conn, fs)
+
+    def murder_pending(self) -> None:
+        """Close connections whose head did not arrive in time. Kept-alive connections
+        join with their own deadline, so the list is not in deadline order: look at all of
+        it, a few times a second."""
+        now = time.monotonic()
+        if now < self._pending_check:
+            return
+        self._pending_check = now + 0.2
+        for conn in [c for c in self.pending_conns if c.timeout <= now]:
+            self._drop(conn)
+
+    def _drop(self, conn: TConn) -> None:
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        self.pending_conns.remove(conn)
+        self.nr_conns -= 1
+        conn.close()
+
+    # -- balance: kept-alive connections spread over the workers ---------------------------
+    #
+    # Every worker polls the shared listening socket; whichever wakes first takes the
+    # connection, so kept-alive clients (a proxy's pool) pile up on one process and queue
+    # behind its GIL. A worker that holds more connections than its least busy sibling
+    # leaves a waiting connection to that sibling and looks again ACCEPT_RETRY later; it
+    # costs nothing while no connection waits.
+
+    def _fewest_connections(self) -> bool:
+        """Publish this worker's open connections; True unless a sibling holds fewer."""
+        shares, slot = self.shares, getattr(self, "share_slot", None)
+        if shares is None or slot is None:
+            return True
+        shares.set(slot, self.nr_conns)
+        return shares.may_accept(slot)
+
+    def _hold_accepting(self) -> None:
+        self._accept_again = time.monotonic() + ACCEPT_RETRY
+        ThreadWorker.set_accept_enabled(self, False)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        if self.shares is not None and self.alive:
+            self._fewest_connections()  # publish
+            if not self._accepting and self.nr_conns < self.worker_connections:
+                wait = self._accept_again - time.monotonic()
+                if wait <= 0:
+                    ThreadWorker.set_accept_enabled(self, True)
+                else:
+                    timeout = min(timeout, wait)
+        super().wait_for_and_dispatch_events(timeout)
+
+    # -- stopping -------------------------------------------------------------------------
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """gthread's loop enables accepting whenever under the connection limit: not while
+        holding back for a sibling. On stop, first take in the connections already waiting in
+        the kernel's queue: closing the listener would reset them, and they connected in
+        time."""
+        if enabled and self.alive and time.monotonic() < self._accept_again:
+            return
+        if not enabled and not self.alive and self._accepting:
+            log.info("stopping: finishing requests in flight")
+            for listener in self.sockets:
+                for _ in range(1000):  # bounded: siblings share the queue
+                    before = self.nr_conns
+                    self.accept(listener)
+                    if self.nr_conns == before:
+                        break
+            # Connections without a request get a short while to send one, not the whole
+            # idle timeout (gthread does the same for kept-alive ones).
+            deadline = time.monotonic() + STOP_LINGER
+            for conn in self.pending_conns:
+                conn.timeout = min(conn.timeout, deadline)
+        super().set_accept_enabled(enabled)
+
+
+def write_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's ``util.write_error`` (an HTML error page, ``Connection: close``) with the
+    headers given to ``install_error_headers``."""
+    body = (
+        f"<!doctype html><title>{status_int} {reason}</title><h1>{status_int} {reason}</h1>"
+        f"<p>{html.escape(mesg)}</p>\n"
+    ).encode()
+    lines = [f"HTTP/1.1 {status_int} {reason}", "Connection: close",
+             "Content-Type: text/html; charset=utf-8", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in _ERROR_HEADERS.items()]
+    try:
+        gunicorn_util.write_nonblock(sock, ("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+    except OSError:
+        pass  # the client is gone
+
+
+def install_error_headers(headers: Mapping[str, str]) -> None:
+    """Make gunicorn's own error answers carry ``headers`` (its workers call
+    ``gunicorn.util.write_error`` for the requests they reject before the app sees them)."""
+    _ERROR_HEADERS.clear()
+    _ERROR_HEADERS.update(headers)
+    gunicorn_util.write_error = write_error
+
+
+def set_server_name(name: str) -> None:
+    """Send ``Server: name`` instead of ``Server: gunicorn``."""
+    gunicorn.http.wsgi.SERVER = name
