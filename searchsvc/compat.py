@@ -10,11 +10,13 @@ gunicorn 27.0.1 (``gunicorn.workers.gthread``, ``gunicorn.util``, ``gunicorn.wor
   to ``DEFAULT_WORKER_DATA_TIMEOUT`` (5 s) for data and then reads the request with a
   blocking socket and no deadline. 500 connections that send nothing (or half a request)
   hold all threads: requests queue for minutes. This worker keeps every connection in the
-  event loop until its whole request head (request line and headers) has arrived, reading
-  it there without blocking; a thread gets only complete heads. A connection without a
-  complete head within the idle timeout (``keepalive``), or with a head over
-  ``MAX_HEAD_BYTES``, is closed (the latter with a 431); a head that declares a body over
-  ``max_body_bytes`` gets a 413 before anything reads the body.
+  event loop until its whole request (head, and the body it declares) has arrived, reading
+  without blocking; a thread gets only complete requests. A connection whose request is
+  not complete within the idle timeout (gunicorn's ``keepalive``, counted from its opening
+  or its previous answer) is closed; a head over ``MAX_HEAD_BYTES`` is answered 431, a
+  declared body over ``max_body_bytes`` 413 and a chunked body 411, before anything reads
+  further. It also spreads connections over the workers (least connections first) and
+  takes in the kernel's queue when it stops.
 * ``install_error_headers``: the answers gunicorn writes itself (400, 414, 431…, from
   ``util.write_error``) carry no headers but the status line's; this adds ours (the
   security headers).
@@ -46,7 +48,8 @@ STOP_LINGER = 2.0  # on stop, seconds a connection still has to send its request
 ACCEPT_RETRY = 0.002  # seconds a worker with more connections than a sibling holds back
 
 _ERROR_HEADERS: dict[str, str] = {}
-_CONTENT_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*([0-9]{1,18})[ \t]*$")
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*([0-9]{1,18})[ \t]*\r?$")
+_TRANSFER_ENCODING = re.compile(rb"(?im)^transfer-encoding[ \t]*:")
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ def gunicorn_matches() -> bool:
 
 
 class HeadFirstWorker(ThreadWorker):
-    """gthread, but a pool thread only ever gets a connection whose request head is in.
+    """gthread, but a pool thread only ever gets a connection whose request is in.
 
     Connections waiting for a head live in ``pending_conns`` (gthread's own list of
     connections parked in the poller, closed by its ``murder_pending`` at ``timeout``),
@@ -97,8 +100,9 @@ class HeadFirstWorker(ThreadWorker):
     def _await_head(self, conn: TConn, head: bytes, deadline: float) -> None:
         conn.head = bytearray(head)
         conn.timeout = deadline
-        if self._head_complete(conn):
-            self._dispatch(conn)
+        verdict = self._examine(conn.head)
+        if verdict is not False:
+            self._dispatch(conn, verdict)
             return
         conn.sock.setblocking(False)
         self.pending_conns.append(conn)
@@ -107,9 +111,10 @@ class HeadFirstWorker(ThreadWorker):
         )
 
     def on_pending_socket_readable(self, conn: TConn, client: socket.socket) -> None:
-        """Read what arrived, without blocking; hand the connection on once its head is in."""
+        """Read what arrived, without blocking; hand the connection on once its request
+        is in, or answer the error it earned."""
         try:
-            data = client.recv(MAX_HEAD_BYTES + 1)
+            data = client.recv(65536)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -118,30 +123,39 @@ class HeadFirstWorker(ThreadWorker):
             self._drop(conn)
             return
         conn.head += data
-        if self._head_complete(conn):
-            self.poller.unregister(client)
-            self.pending_conns.remove(conn)
-            self._dispatch(conn)
-        elif len(conn.head) > MAX_HEAD_BYTES:
-            self.poller.unregister(client)
-            self.pending_conns.remove(conn)
-            self.nr_conns -= 1
-            write_error(client, 431, "Request Header Fields Too Large",
-                                     f"request line and headers over {MAX_HEAD_BYTES} bytes")
-            conn.close()
+        verdict = self._examine(conn.head)
+        if verdict is False:
+            return  # more to come
+        self.poller.unregister(client)
+        self.pending_conns.remove(conn)
+        self._dispatch(conn, verdict)
 
-    @staticmethod
-    def _head_complete(conn: TConn) -> bool:
-        head = conn.head
-        return b"\r\n\r\n" in head or b"\n\n" in head
+    def _examine(self, received: bytes | bytearray) -> bool | tuple[int, str, str]:
+        """True: a complete request head (and its body, if it declares one) is in; False:
+        not yet; else the error to answer (status, reason, message)."""
+        end, gap = received.find(b"\r\n\r\n"), 4
+        if end < 0:
+            end, gap = received.find(b"\n\n"), 2
+        if end > MAX_HEAD_BYTES or (end < 0 and len(received) > MAX_HEAD_BYTES):
+            return 431, "Request Header Fields Too Large", (
+                f"request line and headers over {MAX_HEAD_BYTES} bytes")
+        if end < 0:
+            return False
+        fields = received[:end]
+        if _TRANSFER_ENCODING.search(fields):
+            # A chunked body has no length to wait for; no endpoint takes one.
+            return 411, "Length Required", "send a request body with a Content-Length"
+        declared = _CONTENT_LENGTH.search(fields)
+        length = int(declared.group(1)) if declared else 0
+        if length > self.max_body_bytes:
+            return 413, "Content Too Large", f"request body over {self.max_body_bytes} bytes"
+        return len(received) >= end + gap + length
 
-    def _dispatch(self, conn: TConn) -> None:
-        declared = _CONTENT_LENGTH.search(conn.head.split(b"\r\n\r\n", 1)[0])
-        if declared and int(declared.group(1)) > self.max_body_bytes:
-            # Answered before the body is read: no thread drains a large upload.
+    def _dispatch(self, conn: TConn, verdict: bool | tuple[int, str, str] = True) -> None:
+        if verdict is not True:
+            # Answered before any thread touches it (a large upload is not drained).
             self.nr_conns -= 1
-            write_error(conn.sock, 413, "Content Too Large",
-                        f"request body over {self.max_body_bytes} bytes")
+            write_error(conn.sock, *verdict)
             conn.close()
             return
         conn.data_ready = True  # gthread's handle() must not wait for data again

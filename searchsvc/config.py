@@ -129,8 +129,9 @@ class Settings:
     )
     request_timeout: int = _setting(
         "SEARCHSVC_REQUEST_TIMEOUT", 30, _int(1, 3600),
-        "seconds a worker process may stop answering its supervisor (a request stuck that "
-        "long blocks it) before it is killed and replaced",
+        "seconds a worker process may go without reporting to the server's master before "
+        "it is killed and replaced (a hung process; requests run in threads, a slow one "
+        "alone does not trigger it)",
     )
     idle_timeout: int = _setting(
         "SEARCHSVC_IDLE_TIMEOUT", 15, _int(1, 3600),

@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -219,3 +220,22 @@ def _a_dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+def test_idle_connections_do_not_hold_up_a_stop(seed_index, tmp_path: Path):
+    """Connections that never send a request get a short while after SIGTERM, not the
+    whole idle timeout or grace period."""
+    env = {"SEARCHSVC_IDLE_TIMEOUT": "60", "SEARCHSVC_GRACEFUL_TIMEOUT": "30"}
+    with serve_process(seed_index, tmp_path / "server.log", "--workers", "2", env=env) as (
+        server, port
+    ):
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(50)]
+        try:
+            time.sleep(0.3)
+            started = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(timeout=20) == 0
+            assert time.monotonic() - started < 5
+        finally:
+            for s in idle:
+                s.close()

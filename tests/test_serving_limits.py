@@ -19,11 +19,12 @@ SEARCH = "/api/search?q=" + urllib.parse.quote("医院")
 
 
 def _get(port: int, path: str, method: str = "GET", timeout: float = 10,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+         headers: dict[str, str] | None = None, body: bytes | None = None,
+         ) -> tuple[int, dict[str, str], bytes]:
     """One request on a fresh connection: status, headers, body."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request(method, path, headers=headers or {})
+        conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:
@@ -97,7 +98,11 @@ def test_half_sent_requests_hold_no_thread_and_are_closed(seed_index, tmp_path: 
         try:
             for n in range(20):  # ten times the threads
                 s = socket.create_connection(("127.0.0.1", port), timeout=5)
-                s.sendall(f"GET /api/search?q=a{n} HTTP/1.1\r\nHost: x\r\n".encode())
+                if n % 2:  # half a head
+                    s.sendall(f"GET /api/search?q=a{n} HTTP/1.1\r\nHost: x\r\n".encode())
+                else:  # a whole head, half the body it announces
+                    s.sendall(b"POST /api/admin/update HTTP/1.1\r\nHost: x\r\n"
+                              b"Content-Length: 1000\r\n\r\n" + b"b" * 500)
                 slow.append(s)
             opened = time.monotonic()
             for _ in range(3):
@@ -105,7 +110,7 @@ def test_half_sent_requests_hold_no_thread_and_are_closed(seed_index, tmp_path: 
                 assert _get(port, SEARCH, timeout=5)[0] == 200
                 assert time.monotonic() - started < 2
             time.sleep(1.5)
-            for s in slow:  # a trickle of header bytes does not extend the deadline
+            for s in slow:  # a trickle of bytes does not extend the deadline
                 s.sendall(b"X-Slow: 1\r\n")
             time.sleep(max(0.0, opened + 3 - time.monotonic()))
             assert all(_closed_by_server(s, within=3) for s in slow)
@@ -141,6 +146,9 @@ def test_the_servers_own_error_answers_carry_the_security_headers(seed_index, tm
             "a body over 64 KB": (
                 b"POST /api/search?q=x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
                 + b"z" * 1000, 413),
+            "a chunked body": (
+                b"POST /api/search?q=x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"5\r\nhello\r\n", 411),
         }
         for what, (request, expected) in cases.items():
             status, headers = _status_and_headers(_raw(port, request))
@@ -150,6 +158,11 @@ def test_the_servers_own_error_answers_carry_the_security_headers(seed_index, tm
         status, headers, _ = _get(port, SEARCH, method="POST")
         assert status == 405 and set(headers["Allow"].split(", ")) >= {"GET", "HEAD"}
         _assert_security_headers(headers, "405")
+        # a small body is fine (read before a thread takes the request), and the server
+        # names the service, not its software
+        status, headers, _ = _get(port, SEARCH, method="GET", headers={"Content-Length": "3"},
+                                  body=b"abc")
+        assert status == 200 and headers["Server"] == "searchsvc"
 
 
 def test_metrics_stay_bounded_and_cover_every_worker(seed_index, tmp_path: Path):
