@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -137,7 +138,8 @@ def main() -> None:
     seeds, index_dir = work / "seeds", work / "index"
     seeds.mkdir()
     for f in files:
-        (seeds / f.name).symlink_to(f)
+        # Copies, not links: links out of the seeds directory are not read (README).
+        shutil.copyfile(f, seeds / f.name)
     cli = [sys.executable, "-m", "searchsvc"]
     if args.index:
         subprocess.run(["cp", "-a", str(args.index), str(index_dir)], check=True)
@@ -192,6 +194,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)  # a copy of the index: hundreds of MB
 
     latency: dict[str, list[float]] = {}
     status: dict[int, int] = {}

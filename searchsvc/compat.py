@@ -92,10 +92,15 @@ class HeadFirstWorker(ThreadWorker):
         self._await_head(conn, b"", time.monotonic() + self.cfg.keepalive)
 
     def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
-        """A kept-alive connection has bytes: its next request's head, or part of it."""
+        """A kept-alive connection has bytes: its next request, or part of it."""
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
-        self._await_head(conn, b"", conn.timeout)
+        data = _receive(client)
+        if data == b"":  # the client closed it
+            self.nr_conns -= 1
+            conn.close()
+            return
+        self._await_head(conn, data or b"", conn.timeout)
 
     def _await_head(self, conn: TConn, head: bytes, deadline: float) -> None:
         conn.head = bytearray(head)
@@ -113,12 +118,9 @@ class HeadFirstWorker(ThreadWorker):
     def on_pending_socket_readable(self, conn: TConn, client: socket.socket) -> None:
         """Read what arrived, without blocking; hand the connection on once its request
         is in, or answer the error it earned."""
-        try:
-            data = client.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        data = _receive(client)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:  # the client went away
             self._drop(conn)
             return
@@ -155,6 +157,8 @@ class HeadFirstWorker(ThreadWorker):
         if verdict is not True:
             # Answered before any thread touches it (a large upload is not drained).
             self.nr_conns -= 1
+            log.info("%d to %s: %s", verdict[0], conn.client[0] if conn.client else "?",
+                     verdict[2])
             write_error(conn.sock, *verdict)
             conn.close()
             return
@@ -258,6 +262,16 @@ class HeadFirstWorker(ThreadWorker):
             for conn in self.pending_conns:
                 conn.timeout = min(conn.timeout, deadline)
         super().set_accept_enabled(enabled)
+
+
+def _receive(client: socket.socket) -> bytes | None:
+    """What arrived on a non-blocking socket: None if nothing yet, b"" if it was closed."""
+    try:
+        return client.recv(65536)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
 
 
 def write_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
