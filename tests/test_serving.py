@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import serve_process
+from conftest import access_log_pids, serve_process
 
 from searchsvc.config import ConfigError, load_settings
 
@@ -172,13 +173,26 @@ def test_kept_alive_connections_are_spread_evenly_over_the_workers(seed_index, t
 
 
 def test_a_killed_worker_is_replaced(seed_index, tmp_path: Path):
-    """A worker that dies (OOM killer, a crash) is replaced; the server keeps answering."""
+    """A worker that dies (OOM killer, a crash) is replaced; the server keeps answering, and
+    the dead worker's live gauges leave /metrics (its counters stay)."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    log = tmp_path / "server.log"
     args = ("--workers", "2", "--threads", "2")
-    with serve_process(seed_index, tmp_path / "server.log", *args) as (server, port):
+    with serve_process(seed_index, log, *args, env={"XDG_RUNTIME_DIR": str(runtime)}) as (
+        server, port
+    ):
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
         before = set(children.read_text().split())
         assert len(before) == 2
+        searched = 0
+        while searched < 100:  # until both have answered (and written their metrics)
+            searched += _search(port)
+            if len(access_log_pids(log, "/api/search")) == 2:
+                break
+        (metrics_dir,) = runtime.glob("searchsvc-*/run-*/metrics")
         victim = sorted(before)[0]
+        assert (metrics_dir / f"gauge_livesum_{victim}.db").exists()
         os.kill(int(victim), signal.SIGKILL)
         deadline = time.monotonic() + 20
         while True:
@@ -187,13 +201,29 @@ def test_a_killed_worker_is_replaced(seed_index, tmp_path: Path):
                 break
             assert time.monotonic() < deadline, f"not replaced: {now}"
             time.sleep(0.1)
-        for _ in range(10):  # fresh connections: whichever worker takes them answers
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/api/search?q=ECMO")
-            assert conn.getresponse().status == 200
-            conn.close()
+        answered = sum(_search(port) for _ in range(10))
+        assert not (metrics_dir / f"gauge_livesum_{victim}.db").exists()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        assert "searchsvc_requests_in_progress 1.0" in text  # the scrape itself
+        total = re.search(
+            r'searchsvc_requests_total\{method="GET",route="/api/search",status="200"\} (\S+)', text
+        )
+        assert total and float(total.group(1)) == searched + answered  # the dead one's too
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
+
+
+def _search(port: int) -> int:
+    """One search on a fresh connection (whichever worker takes it answers); 1 if 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/api/search?q=ECMO")
+        return int(conn.getresponse().status == 200)
+    finally:
+        conn.close()
 
 
 def test_each_run_has_a_private_directory_removed_at_exit(seed_index, tmp_path: Path):

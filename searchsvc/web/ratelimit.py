@@ -34,9 +34,9 @@ SQLITE_SCHEME = "searchsvc+sqlite"
 class SQLiteStorage(Storage):
     """Fixed-window counters in one SQLite file, for processes on one machine.
 
-    ``searchsvc+sqlite:///path/to/file.db``. Each process (and thread) opens its own
-    connection; an increment is one statement in an immediate transaction, so two workers
-    never both see the same count.
+    ``searchsvc+sqlite:///path/to/file.db``. Each thread of each process opens its own
+    connection; an increment is one atomic statement (an upsert returning the new count),
+    so two workers never both see the same count.
     """
 
     STORAGE_SCHEME = [SQLITE_SCHEME]
@@ -46,11 +46,17 @@ class SQLiteStorage(Storage):
         self.path = uri.split("://", 1)[1]
         self._local = threading.local()
         self._writes = 0
-        with self._connect() as db:
+        # Made here (the master, before forking) on a connection that is closed again: a
+        # SQLite connection must not be used on both sides of a fork.
+        db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS counters "
                 "(key TEXT PRIMARY KEY, value INTEGER NOT NULL, expires REAL NOT NULL)"
             )
+        finally:
+            db.close()
 
     @property
     def base_exceptions(self) -> type[Exception]:
@@ -58,11 +64,10 @@ class SQLiteStorage(Storage):
 
     def _connect(self) -> sqlite3.Connection:
         held = getattr(self._local, "db", None)
-        # A connection must not cross a fork (gunicorn forks after the app is built).
+        # One per thread; and never one made before a fork (gunicorn forks the workers).
         if held is not None and held[0] == os.getpid():
             return held[1]
         db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=OFF")  # counters need no durability
         self._local.db = (os.getpid(), db)
         return db
