@@ -141,3 +141,15 @@ def access_log_pids(log_path: Path, path: str) -> set[int]:
         for line in log_path.read_text(errors="replace").splitlines()
         if "searchsvc.access" in line and marker in line
     }
+
+
+def worker_pids(server: subprocess.Popen[bytes], expected: int, within: float = 15) -> set[str]:
+    """The server's worker processes, once there are ``expected`` of them (gunicorn starts
+    them one after the other: the first may answer before the last exists)."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+    deadline = time.monotonic() + within
+    while True:
+        pids = set(children.read_text().split())
+        if len(pids) == expected or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.05)

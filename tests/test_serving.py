@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import access_log_pids, serve_process
+from conftest import access_log_pids, serve_process, worker_pids
 
 from searchsvc.config import ConfigError, load_settings
 
@@ -123,7 +123,7 @@ def test_sigterm_lets_requests_in_flight_finish(seed_index, tmp_path: Path):
 def test_worker_processes_share_the_port_and_stop_together(seed_index, tmp_path: Path):
     args = ("--workers", "2", "--threads", "2")
     with serve_process(seed_index, tmp_path / "server.log", *args) as (server, port):
-        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        children = worker_pids(server, 2)
         assert len(children) == 2
         for _ in range(20):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -182,8 +182,7 @@ def test_a_killed_worker_is_replaced(seed_index, tmp_path: Path):
     with serve_process(seed_index, log, *args, env={"XDG_RUNTIME_DIR": str(runtime)}) as (
         server, port
     ):
-        children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
-        before = set(children.read_text().split())
+        before = worker_pids(server, 2)
         assert len(before) == 2
         searched = 0
         while searched < 100:  # until both have answered (and written their metrics)
@@ -196,7 +195,7 @@ def test_a_killed_worker_is_replaced(seed_index, tmp_path: Path):
         os.kill(int(victim), signal.SIGKILL)
         deadline = time.monotonic() + 20
         while True:
-            now = set(children.read_text().split())
+            now = worker_pids(server, 2, within=0)
             if len(now) == 2 and victim not in now:
                 break
             assert time.monotonic() < deadline, f"not replaced: {now}"
