@@ -66,17 +66,22 @@ TABLE_SETS = ("blue", "green")
 LAYOUT_ROW = 1
 # Candidates re-ranked in Python per query (and the server's max_matches for them).
 CANDIDATES = 1000
+# A weighted spec (the fallback) also fetches the best PROBE_CANDIDATES holding each of its
+# PROBES heaviest literals.
+PROBES = 4
+PROBE_CANDIDATES = 300
 WRITE_BATCH = 200  # rows per multi-row REPLACE
 MAX_ROWS = 1_000_000  # max_matches of the queries that must see every group
 # The server's proxy of the embedded score, in its order of importance: the query's
-# characters found in the text (word_count: distinct query positions), the longest run of
-# them in query order (lcs: keywords side by side), the same in the context; then a BM25
-# saturation of the text's phrase hits (hit_count) over its length (0–98). The field
-# weights only tell the fields apart inside sum().
+# characters found in the text (word_count: distinct query positions, at most 32), the
+# longest run of them in query order (lcs: keywords side by side), those found in the
+# context; then a BM25 saturation of the text's phrase hits (hit_count) over its length
+# (0–2999). The field weights only tell the fields apart inside sum(); WEIGHT() is a
+# 32-bit integer, which these bounds keep it within.
 _HITS = "sum(if(user_weight>1,hit_count,0))"
 PROXY_RANKER = (
-    "ranker=expr('sum(if(user_weight>1,word_count*10000+lcs*100,word_count*100+lcs))"
-    f"+99*{_HITS}/({_HITS}+1.2*(0.25+0.75*text_units/{{avg_len:.3f}}))'), "
+    "ranker=expr('sum(if(user_weight>1,word_count*10000000+lcs*100000,word_count*3000))"
+    f"+2999*{_HITS}/({_HITS}+1.2*(0.25+0.75*text_units/{{avg_len:.3f}}))'), "
     "field_weights=(chars=100,context=1)"
 )
 _STORED_COLUMNS = ", ".join(
@@ -387,6 +392,18 @@ def _retryable(exc: Exception) -> bool:
     return isinstance(exc, pymysql.err.InterfaceError) or code in (0, 2006, 2013)
 
 
+def _probe_literals(spec: MatchSpec) -> list[str]:
+    """The heaviest literals of a spec whose literals weigh differently, heaviest first
+    ([] when they all weigh the same: the proxy's count of characters found suffices)."""
+    weights: dict[str, float] = {}
+    for group in spec.required:
+        for literal, text_score, _context_score in group:
+            weights[literal] = max(weights.get(literal, 0.0), text_score)
+    if len(set(weights.values())) < 2:
+        return []
+    return sorted(weights, key=lambda lit: -weights[lit])[:PROBES]
+
+
 def _date_number(value: str) -> int:
     return int(value.replace("-", "")) if value else 0
 
@@ -519,15 +536,31 @@ class SphinxReader:
             order, options = "w DESC, seq ASC", PROXY_RANKER.format(avg_len=self.avg_len)
         expression = match_expression(spec)
         wanted = max(limit, 1) if by_date else max(limit, CANDIDATES)
+        probes = [] if by_date else _probe_literals(spec)
         while True:
-            rows, info = self._query(
-                f"SELECT id, WEIGHT() AS w, seq, date, article_id, squeezed, squeezed_context "
-                f"FROM {self.table} WHERE {where} ORDER BY {order} LIMIT {wanted} "
-                f"OPTION max_matches={wanted}, {options}",
-                (expression, *args), meta=True,
-            )
-            total = int(info.get("total_found", 0))
-            partial = bool(info.get("warning"))
+            found: dict[int, dict[str, object]] = {}
+            total, partial = 0, False
+            for number, probe in enumerate([None, *probes]):
+                # The first query: the best by the server's proxy. A weighted spec (the
+                # fallback's rare words weigh more) adds one query per heaviest literal,
+                # restricted to paragraphs whose text holds it: the proxy cannot weigh
+                # literals, and the best answers hold the heaviest ones.
+                restricted = expression if probe is None else (
+                    f"({expression}) {literal_expression(probe, (TEXT_FIELD,))}"
+                )
+                size = wanted if probe is None else PROBE_CANDIDATES
+                rows, info = self._query(
+                    f"SELECT id, WEIGHT() AS w, seq, date, article_id, squeezed, "
+                    f"squeezed_context FROM {self.table} WHERE {where} ORDER BY {order} "
+                    f"LIMIT {size} OPTION max_matches={size}, {options}",
+                    (restricted, *args), meta=True,
+                )
+                if number == 0:
+                    total = int(info.get("total_found", 0))
+                partial = partial or bool(info.get("warning"))
+                for row in rows:
+                    found.setdefault(int(row["id"]), row)  # type: ignore[call-overload]
+            rows = list(found.values())
             scored = []
             for row in rows:
                 value = score(spec, idf, str(row["squeezed"]), str(row["squeezed_context"]),
