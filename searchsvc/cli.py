@@ -33,7 +33,7 @@ from .config import (
     load_settings,
     setting_help,
 )
-from .corpus import SOURCE_SUFFIXES, list_sources
+from .corpus import SOURCE_SUFFIXES, Problem, list_sources
 from .indexing import (
     IndexMissingError,
     IndexVerificationError,
@@ -164,11 +164,18 @@ def run_sync(
     seeds, index_dir = settings.seeds_dir, settings.index_dir
     if not seeds.is_dir():
         raise click.UsageError(f"seeds directory {seeds} does not exist")
-    if only is None and not list_sources(seeds):
-        raise click.UsageError(f"no .txt, .md or .jsonl sources under {seeds}")
+    if only is None:
+        skipped: list[Problem] = []
+        if not list_sources(seeds, skipped, settings.follow_symlinks):
+            for problem in skipped:
+                click.echo(f"skipped: {problem}", err=True)
+            raise click.UsageError(f"no .txt, .md or .jsonl sources under {seeds}")
     progress = CliProgress("indexing")
     try:
-        summary = sync(seeds, index_dir, full=full, only=only, progress=progress, wait=wait)
+        summary = sync(
+            seeds, index_dir, full=full, only=only, progress=progress, wait=wait,
+            follow_symlinks=settings.follow_symlinks,
+        )
     except IndexBusyError as err:
         raise click.ClickException(str(err)) from None
     except IndexVerificationError as err:

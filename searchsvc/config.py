@@ -172,6 +172,9 @@ class Settings:
     log_level: str = _setting(
         "SEARCHSVC_LOG_LEVEL", "INFO", _level, "DEBUG, INFO, WARNING or ERROR"
     )
+    # Not a setting: the TOML file these were read from (processes started by the server,
+    # such as an admin-triggered update, are pointed at the same file).
+    config_file: Path | None = field(default=None, compare=False)
 
     def override(self, **given: Any) -> Settings:
         """These settings with the command line's options applied (None: not given)."""
@@ -188,7 +191,9 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
+FIELDS: dict[str, dataclasses.Field[Any]] = {
+    f.name: f for f in dataclasses.fields(Settings) if "env" in f.metadata
+}
 
 
 def setting_help(name: str) -> str:
@@ -230,4 +235,4 @@ def load_settings(
             values[name] = spec.metadata["parse"](value)
         except (ValueError, TypeError) as err:
             raise ConfigError(f"{where}: {value!r} is not valid: {err}") from None
-    return Settings(**values)
+    return Settings(**values, config_file=Path(path).absolute() if path else None)

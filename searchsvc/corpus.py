@@ -984,6 +984,10 @@ def _is_source_name(rel: str) -> bool:
     return Path(rel).suffix.lower() in SOURCE_SUFFIXES and rel not in _ROOT_SKIP
 
 
+# The start of the problem a directory that cannot be listed gets (its sources are not gone).
+CANNOT_LIST = "cannot list directory"
+
+
 def list_sources(
     root: Path, problems: list[Problem] | None = None, follow_symlinks: bool = False
 ) -> list[Path]:
@@ -1015,7 +1019,7 @@ def list_sources(
                     entries = list(it)
             except OSError as exc:
                 if prefix:  # a missing root is the caller's to explain
-                    report(prefix.rstrip("/"), f"cannot list directory: {exc.strerror or exc}")
+                    report(prefix.rstrip("/"), f"{CANNOT_LIST}: {exc.strerror or exc}")
                 continue
             for entry in entries:
                 if entry.name.startswith("."):

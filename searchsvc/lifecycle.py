@@ -31,7 +31,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -41,7 +41,7 @@ import filelock
 from whoosh import index as whoosh_index
 
 from .analysis import SYNONYMS, USER_DICTIONARY, load_user_dictionary
-from .corpus import Article, Problem, list_sources, read_source, source_name
+from .corpus import CANNOT_LIST, Article, Problem, list_sources, read_source, source_name
 from .indexing import (
     BUILDING_SUFFIX,
     IndexMeta,
@@ -240,7 +240,13 @@ class _Found:
 
 
 def _scan(
-    path: Path, rel: str, old: SourceState | None, seeds: Path, plan: _Plan, reread: bool
+    path: Path,
+    rel: str,
+    old: SourceState | None,
+    seeds: Path,
+    plan: _Plan,
+    reread: bool,
+    follow_symlinks: bool = False,
 ) -> _Found | None:
     """Read one source unless size and mtime say it is as recorded (and it was complete)."""
     try:
@@ -255,7 +261,7 @@ def _scan(
         and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
     ):
         return _Found(old, None)
-    articles, problems = read_source(path, seeds)
+    articles, problems = read_source(path, seeds, follow_symlinks)
     plan.problems.extend(problems)
     state = SourceState(stat.st_size, stat.st_mtime_ns, [])
     if not articles and problems and old and old.articles:
@@ -283,6 +289,8 @@ def _plan(
     paths: list[Path],
     full_scan: bool,
     rebuild: bool = False,
+    unreachable: Collection[str] = (),
+    follow_symlinks: bool = False,
 ) -> _Plan:
     """Compare sources on disk with ``previous`` and decide what to delete and (re)index.
 
@@ -293,17 +301,25 @@ def _plan(
     id two sources hold is reported; the source that lost it is read again on every update,
     and takes the id over when the other drops it. ``rebuild``: every source is read and
     every article indexed anew (those of unreadable sources from the old version).
+    ``unreachable``: directories the listing could not read; the sources recorded under
+    them keep what they provide and are read again.
     """
     plan = _Plan(Manifest(), [], set())
     found: dict[str, _Found] = {}
     for path in paths:
         rel = source_name(path, seeds)
-        scanned = _scan(path, rel, previous.sources.get(rel), seeds, plan, rebuild)
+        scanned = _scan(
+            path, rel, previous.sources.get(rel), seeds, plan, rebuild, follow_symlinks
+        )
         if scanned is not None:
             found[rel] = scanned
-    if not full_scan:
-        for rel, old in previous.sources.items():
+    for rel, old in previous.sources.items():
+        if not full_scan:
             found.setdefault(rel, _Found(old, None, not old.complete))
+        elif any(rel == name or rel.startswith(name + "/") for name in unreachable):
+            # A directory that could not be listed is not a removal: losing its articles to
+            # a permission slip is worse than serving them a little longer.
+            found.setdefault(rel, _Found(replace(old, complete=False), None, True))
     owner = _owners(found, previous)
     # With ``add``, a source not read that lost an id to a source that dropped it now must
     # provide it: read it (only those, and only then).
@@ -318,7 +334,10 @@ def _plan(
             break
         for rel in waiting:
             reread.add(rel)
-            found[rel] = _scan(seeds / rel, rel, found[rel].state, seeds, plan, True) or found[rel]
+            found[rel] = (
+                _scan(seeds / rel, rel, found[rel].state, seeds, plan, True, follow_symlinks)
+                or found[rel]
+            )
         owner = _owners(found, previous)
 
     manifest = plan.manifest
@@ -604,9 +623,11 @@ def sync(
     progress: Progress | None = None,
     wait: float = 0.0,
     keep: int = 2,
+    follow_symlinks: bool = False,
 ) -> SyncSummary:
     """Bring the index in line with ``seeds``: a full rebuild (``full``), an update, or
-    (``only``) just the given source files. Returns what was done."""
+    (``only``) just the given source files. Returns what was done. Symbolic links out of
+    ``seeds`` are reported and left alone unless ``follow_symlinks``."""
     started = time.perf_counter()
     with index_lock(index_dir, wait):
         remove_abandoned_builds(index_dir)
@@ -623,11 +644,20 @@ def sync(
             full, carry_from = True, base
         # Any rebuild reads every source, whatever ``only`` names: a version is never made
         # of the named files alone.
-        paths = list_sources(seeds) if only is None or full else only
+        listing: list[Problem] = []
+        if only is None or full:
+            paths = list_sources(seeds, listing, follow_symlinks)
+        else:
+            paths = only
         if only is not None and full:
             listed = {source_name(p, seeds) for p in paths}
             paths += [p for p in only if source_name(p, seeds) not in listed]
-        plan = _plan(seeds, previous, paths, full_scan=only is None or full, rebuild=full)
+        plan = _plan(
+            seeds, previous, paths, full_scan=only is None or full, rebuild=full,
+            unreachable={p.source for p in listing if p.message.startswith(CANNOT_LIST)},
+            follow_symlinks=follow_symlinks,
+        )
+        plan.problems[:0] = listing
         plan.manifest.dictionaries = dictionaries
         summary = SyncSummary(
             version=base,

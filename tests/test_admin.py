@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import SEEDS, assert_api_error, serve_process
 
+from searchsvc.config import load_settings
 from searchsvc.lifecycle import sync
 from searchsvc.web import create_app
 
@@ -251,3 +252,32 @@ def test_a_real_multi_worker_server_answers_one_state(deployment, tmp_path):
     done = wait_until_finished(other)
     assert done["run_id"] == run["run_id"] and done["state"] == "done", done
     assert done["summary"].startswith("update: 1 added")
+
+
+def test_admin_update_reads_the_servers_settings_file(deployment, tmp_path: Path):
+    """Sibling of 11.17: a server started with --config must have its admin-triggered
+    update read the same file (here: follow_symlinks, which only the file turns on)."""
+    seeds, index_dir = deployment
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "linked.txt").write_text("外部文章\n\n只有跟随链接时才能找到寅卯辰巳。\n",
+                                        encoding="utf-8")
+    (seeds / "linked.txt").symlink_to(outside / "linked.txt")
+    config = tmp_path / "searchsvc.toml"
+    config.write_text(
+        f'seeds_dir = "{seeds}"\nindex_dir = "{index_dir}"\nfollow_symlinks = true\n'
+        f'admin_token = "{TOKEN}"\nreload_interval = 0.1\n',
+        encoding="utf-8",
+    )
+    app = create_app({"TESTING": True}, settings=load_settings({}, config_file=config))
+    client = app.test_client()
+    assert client.post("/api/admin/update", headers=AUTH).status_code == 202
+    deadline = time.monotonic() + 60
+    while (status := client.get("/api/admin/update", headers=AUTH).get_json())["state"] == (
+        "running"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert status["state"] == "done", status
+    time.sleep(0.2)  # past the reload interval
+    assert client.get("/api/search?q=寅卯辰巳").get_json()["total"] == 1

@@ -493,3 +493,81 @@ _FORK_SCRIPT = textwrap.dedent("""
 def test_forks_outside_a_write_are_left_alone():
     out = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True)
     assert out.stdout.strip() == "0", out.stderr
+
+
+# --- symbolic links and directories that cannot be listed (issue 11.9, wired in sync) ---
+
+
+def test_a_link_out_of_the_seeds_is_reported_not_indexed(runner, tmp_path: Path, seeds: Path,
+                                                         index: Path, monkeypatch):
+    """Issue 11.9: a link to a file outside the seeds (/etc/passwd in the report) was
+    followed and indexed. It is listed as skipped (exit 3) unless follow_symlinks is set."""
+    write(seeds / "a.jsonl", article("x1", "甲一号"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write(outside / "secret.jsonl", article("s1", "机密文件"))
+    (seeds / "secret.jsonl").symlink_to(outside / "secret.jsonl")
+    (seeds / "elsewhere").symlink_to(outside, target_is_directory=True)
+    result = cli(runner, "build", seeds=seeds, index=index)
+    assert result.exit_code == 3, result.output
+    assert "skipped: secret.jsonl: symbolic link to outside the seeds directory" in result.output
+    assert "skipped: elsewhere: symbolic link" in result.output
+    assert hits(index, "机密文件") == [] and hits(index, "甲一号")
+    monkeypatch.setenv("SEARCHSVC_FOLLOW_SYMLINKS", "true")
+    result = cli(runner, "update", seeds=seeds, index=index)
+    assert result.exit_code == 0, result.output
+    # Reachable under two names (the file link, the directory link): indexed once.
+    found = hits(index, "机密文件")
+    assert len(found) == 2 and len({source for _id, source in found}) == 1
+
+
+def test_only_links_out_of_the_seeds_is_a_clear_error(runner, tmp_path: Path, seeds: Path,
+                                                      index: Path):
+    outside = tmp_path / "outside.jsonl"
+    write(outside, article("s1", "机密文件"))
+    (seeds / "linked.jsonl").symlink_to(outside)
+    result = cli(runner, "build", seeds=seeds, index=index)
+    assert result.exit_code == 2 and "no .txt, .md or .jsonl sources" in result.output
+    assert "skipped: linked.jsonl: symbolic link" in result.output
+
+
+def _without_permission_override() -> None:
+    """In a child process: give up root's power to read any directory (CAP_DAC_OVERRIDE,
+    CAP_DAC_READ_SEARCH, dropped from the bounding set so exec cannot regain them): a
+    chmod 000 directory then cannot be listed, as for any other user."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
+    for cap in (cap_dac_override, cap_dac_read_search):
+        if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0 and os.getuid() == 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="drops Linux capabilities")
+def test_a_directory_that_cannot_be_listed_keeps_its_articles(seeds: Path, index: Path):
+    """Sibling of 11.5: a sub-directory that cannot be listed (permissions) made `update`
+    delete every article under it, as if its files had been removed."""
+    (seeds / "desk").mkdir()
+    write(seeds / "desk" / "b.jsonl", article("y1", "乙一号"))
+    write(seeds / "a.jsonl", article("x1", "甲一号"))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "searchsvc", *args, "--seeds", str(seeds), "--index",
+             str(index)],
+            capture_output=True, text=True, timeout=120, preexec_fn=_without_permission_override,
+        )
+
+    assert run("update").returncode == 0
+    (seeds / "desk").chmod(0)
+    try:
+        result = run("update")
+        assert result.returncode == 3, result.stderr
+        assert "desk: cannot list directory" in result.stderr
+        assert hits(index, "乙一号")  # still there
+        assert articles(index) == {"x1": "a.jsonl", "y1": "desk/b.jsonl"}
+    finally:
+        (seeds / "desk").chmod(0o755)
+    assert run("update").returncode == 0
+    assert articles(index) == {"x1": "a.jsonl", "y1": "desk/b.jsonl"}

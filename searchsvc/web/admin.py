@@ -26,10 +26,11 @@ bp = Blueprint("admin", __name__)
 UPDATE_WAIT_SECONDS = 30  # a CLI run that takes the index lock just after our check
 
 
-def update_command(seeds: str, index_dir: str) -> list[str]:
-    """The command an admin trigger runs."""
-    return [sys.executable, "-m", "searchsvc", "update", "--seeds", seeds, "--index", index_dir,
-            "--wait", str(UPDATE_WAIT_SECONDS)]
+def update_command(seeds: str, index_dir: str, config_file: Path | None = None) -> list[str]:
+    """The command an admin trigger runs (with the server's settings file, if it has one)."""
+    config = ["--config", str(config_file)] if config_file else []
+    return [sys.executable, "-m", "searchsvc", *config, "update", "--seeds", seeds,
+            "--index", index_dir, "--wait", str(UPDATE_WAIT_SECONDS)]
 
 
 def _authorize() -> None:
@@ -54,7 +55,10 @@ def _paths() -> tuple[Path, Path]:
 def trigger_update() -> Any:
     _authorize()
     index_dir, lock_owner = _paths()
-    command = update_command(current_app.config["SEEDS_DIR"], str(index_dir))
+    settings = current_app.config.get("SETTINGS")
+    command = update_command(
+        current_app.config["SEEDS_DIR"], str(index_dir), settings and settings.config_file
+    )
     try:
         body = admin_runs.start(index_dir, lock_owner, command)
     except admin_runs.RunBusy as busy:
