@@ -143,6 +143,32 @@ def test_a_dead_shard_gives_a_partial_answer(tmp_path):
     assert cluster.running(tmp_path) == []
 
 
+def test_mirrors_are_all_written_and_a_dead_one_is_avoided(tmp_path):
+    url = cluster.start(tmp_path, shards=2, table="mirrored", mirrors=2)
+    try:
+        engine = SphinxEngine(url)
+        assert [len(s.addresses) for s in engine.layout.shards] == [2, 2]
+        articles = [article(n, 2) for n in range(20)]
+        engine.replace_articles("blue", articles)
+        engine.delete_articles("blue", ["w-0", "w-1"])
+        for number, shard in enumerate(engine.layout.shards):
+            expected = sum(2 for a in articles[2:] if shard_of(a.id, 2) == number)
+            for address in shard.addresses:  # every copy holds the shard's rows
+                rows, _ = engine.execute(address, f"SELECT id FROM {shard.tables['blue']} "
+                                                  "LIMIT 1", meta=True)
+                assert int(_["total_found"]) == expected, address
+        spec = match_spec(parse_query("两癌筛查"))
+        os.kill(int((tmp_path / "shard-1-mirror-1.pid").read_text()), signal.SIGKILL)
+        time.sleep(0.2)
+        answers = [engine.reader("blue").rank(spec, 100) for _ in range(4)]
+        # The coordinator may try the dead copy once; then it answers from the live one.
+        assert (answers[-1].total, answers[-1].partial) == (36, False)
+        assert (answers[-2].total, answers[-2].partial) == (36, False)
+    finally:
+        cluster.stop(tmp_path)
+    assert cluster.running(tmp_path) == []
+
+
 # --- writes ---------------------------------------------------------------------
 
 
@@ -191,7 +217,7 @@ def test_a_row_id_collision_is_reported_and_nothing_is_overwritten(running_clust
     values.update(id=row_id(chunk_id(victim.id, 1)), para_id="other-p9", article_id="other",
                   paragraph=9, date=0, text_units=0, context_units=0, present=0,
                   article_key=1, seq=0, chars="31", context="")
-    address, table = engine.layout.shards[0].address, engine.layout.shards[0].tables["green"]
+    address, table = engine.layout.shards[0].addresses[0], engine.layout.shards[0].tables["green"]
     host, port = address.split(":")
     with pymysql.connect(host=host, port=int(port), autocommit=True) as conn:
         with conn.cursor() as cur:

@@ -7,8 +7,10 @@ URL ``sphinxql://127.0.0.1:PORT/TABLE`` (the coordinator's SphinxQL port).
 Layout (Sphinx 2.2 cannot CREATE TABLE: every table is declared up front)::
 
     DIR/shard-<n>.conf   one searchd per shard: RT tables <table>_blue_<n>, <table>_green_<n>
+    DIR/shard-<n>-mirror-<m>.conf  with ``mirrors`` > 1: copies of shard n (same tables)
     DIR/coordinator.conf <table>_blue, <table>_green: distributed over the shards' tables
-                         (``agent = 127.0.0.1:API_PORT:<table>_<colour>_<n>``), and
+                         (``agent = 127.0.0.1:API_PORT[|MIRROR_API_PORT…]:<table>_<colour>_<n>``,
+                         mirrors queried in turn), and
                          <table>_meta: one RT row holding the layout (below)
     DIR/<name>/          data; DIR/<name>.log, DIR/<name>.query.log, DIR/<name>.pid
 
@@ -98,47 +100,62 @@ def _searchd_section(directory: Path, name: str, sql_port: int, api_port: int) -
     # answer is flagged partial, rather than waiting for ever.
     agent_connect_timeout = 1000
     agent_query_timeout = 10000
+    # A mirror that fails is retried on another copy of its shard.
+    agent_retry_count = 2
+    agent_retry_delay = 50
 }}
 """
 
 
-def write_configs(directory: Path, shards: int, table: str) -> dict[str, object]:
-    """Write the configs; the layout (names, ports) as a dict."""
+def write_configs(
+    directory: Path, shards: int, table: str, mirrors: int = 1
+) -> tuple[dict[str, object], dict[str, str]]:
+    """Write the configs; the layout (shards, their mirrors' SphinxQL addresses, tables)
+    and the SphinxQL address of each process by name."""
     layout: dict[str, object] = {"table": table, "shards": []}
-    shard_ports = []
+    processes: dict[str, str] = {}
+    shard_apis: list[list[int]] = []
     for n in range(shards):
-        name = f"shard-{n}"
-        sql_port, api_port = _free_port(), _free_port()
-        (directory / name).mkdir(parents=True, exist_ok=True)
-        body = "".join(
-            _rt_table(f"{table}_{c}_{n}", directory / name / f"{table}_{c}_{n}") for c in COLOURS
-        )
-        (directory / f"{name}.conf").write_text(
-            body + _searchd_section(directory, name, sql_port, api_port), encoding="utf-8"
-        )
-        shard_ports.append((sql_port, api_port))
+        apis, sqls = [], []
+        for m in range(mirrors):
+            # A mirror holds the same tables under the same names (the coordinator picks
+            # one per query: replicas for queries per second; every one is written).
+            name = f"shard-{n}" if m == 0 else f"shard-{n}-mirror-{m}"
+            sql_port, api_port = _free_port(), _free_port()
+            (directory / name).mkdir(parents=True, exist_ok=True)
+            body = "".join(
+                _rt_table(f"{table}_{c}_{n}", directory / name / f"{table}_{c}_{n}")
+                for c in COLOURS
+            )
+            (directory / f"{name}.conf").write_text(
+                body + _searchd_section(directory, name, sql_port, api_port), encoding="utf-8"
+            )
+            processes[name] = f"127.0.0.1:{sql_port}"
+            apis.append(api_port)
+            sqls.append(f"127.0.0.1:{sql_port}")
+        shard_apis.append(apis)
         layout["shards"].append(  # type: ignore[attr-defined]
-            {"sql": f"127.0.0.1:{sql_port}",
-             "tables": {c: f"{table}_{c}_{n}" for c in COLOURS}}
+            {"sql": sqls, "tables": {c: f"{table}_{c}_{n}" for c in COLOURS}}
         )
     sql_port, api_port = _free_port(), _free_port()
     (directory / "coordinator").mkdir(parents=True, exist_ok=True)
     parts = []
     for colour in COLOURS:
         agents = "\n".join(
-            f"    agent = 127.0.0.1:{api}:{table}_{colour}_{n}"
-            for n, (_sql, api) in enumerate(shard_ports)
+            f"    agent = {'|'.join(f'127.0.0.1:{api}' for api in apis)}:{table}_{colour}_{n}"
+            for n, apis in enumerate(shard_apis)
         )
-        parts.append(f"index {table}_{colour}\n{{\n    type = distributed\n{agents}\n}}\n")
+        parts.append(f"index {table}_{colour}\n{{\n    type = distributed\n{agents}\n"
+                     "    ha_strategy = nodeads\n}\n")
     parts.append(
         f"index {table}_meta\n{{\n    type = rt\n"
         f"    path = {directory / 'coordinator' / (table + '_meta')}\n"
-        "    rt_mem_limit = 1M\n    rt_field = note\n    rt_attr_string = value\n}\n"
+        "    rt_mem_limit = 8M\n    rt_field = note\n    rt_attr_string = value\n}\n"
     )
     parts.append(_searchd_section(directory, "coordinator", sql_port, api_port))
     (directory / "coordinator.conf").write_text("".join(parts), encoding="utf-8")
-    layout["coordinator"] = f"127.0.0.1:{sql_port}"
-    return layout
+    layout["coordinator"] = processes["coordinator"] = f"127.0.0.1:{sql_port}"
+    return layout, processes
 
 
 def _names(directory: Path) -> list[str]:
@@ -191,11 +208,11 @@ def running(directory: Path) -> list[int]:
     return [pid for pid in pids if pid is not None and _alive(pid)]
 
 
-def start(directory: Path, shards: int, table: str = "searchsvc") -> str:
-    """Write the configs, start one searchd per shard and the coordinator, wait until each
-    answers, store the layout; the backend URL."""
-    if shards < 1:
-        raise ClusterError("shards must be 1 or more")
+def start(directory: Path, shards: int, table: str = "searchsvc", mirrors: int = 1) -> str:
+    """Write the configs, start ``mirrors`` searchd per shard and the coordinator, wait
+    until each answers, store the layout; the backend URL."""
+    if shards < 1 or mirrors < 1:
+        raise ClusterError("shards and mirrors must be 1 or more")
     if not table.replace("_", "").isalnum() or not table.isascii() or not table[0].isalpha():
         raise ClusterError(f"table name {table!r}: use letters, digits and _ only")
     binary = searchd_binary()
@@ -208,11 +225,9 @@ def start(directory: Path, shards: int, table: str = "searchsvc") -> str:
         raise ClusterError(f"searchd already runs in {directory}: `stop` it first")
     for old in directory.glob("*.conf"):
         old.unlink()
-    layout = write_configs(directory, shards, table)
+    layout, addresses = write_configs(directory, shards, table, mirrors)
     started: list[str] = []
     try:
-        addresses = {f"shard-{n}": s["sql"] for n, s in enumerate(layout["shards"])}  # type: ignore[arg-type]
-        addresses["coordinator"] = str(layout["coordinator"])
         deadline = time.monotonic() + START_TIMEOUT
         for name in addresses:
             result = subprocess.run(

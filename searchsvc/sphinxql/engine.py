@@ -22,10 +22,12 @@ exact: the server sorts by date and insertion order. Grouping is done on the re-
 list; its total and the per-article counts come from GROUP BY queries (every paragraph of
 an article is on one shard, so they are exact).
 
-Writes go straight to the shards' RT tables (``documents.shard_of``: by article id); the
-shards' addresses and table names are read from the layout row of ``<TABLE>_meta`` on the
-coordinator, written by ``cluster.start`` (or by hand in production:
-``docs/manticore.conf.example``).
+Writes go straight to the shards' RT tables (``documents.shard_of``: by article id), to
+every mirror of a shard in turn; the shards' addresses and table names are read from the
+layout row of ``<TABLE>_meta`` on the coordinator, written by ``cluster.start`` (or by hand
+in production: ``docs/manticore.conf.example``). Rows already stored under a new row's id
+must be the same paragraph (``documents.RowIdCollision`` otherwise, before the batch is
+written).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class EngineError(Exception):
 
 @dataclass(frozen=True)
 class Shard:
-    address: str  # HOST:PORT of its SphinxQL listener
+    addresses: tuple[str, ...]  # HOST:PORT of its SphinxQL listener, one per mirror
     tables: dict[str, str]  # table set → RT table name
 
 
@@ -212,7 +214,11 @@ class SphinxEngine:
                     "docs/manticore.conf.example)"
                 )
             data = json.loads(str(rows[0]["value"]))
-            shards = tuple(Shard(s["sql"], dict(s["tables"])) for s in data["shards"])
+            shards = tuple(
+                Shard(tuple([s["sql"]] if isinstance(s["sql"], str) else s["sql"]),
+                      dict(s["tables"]))
+                for s in data["shards"]
+            )
             self._layout = Layout(self.table, self.coordinator, shards)
         return self._layout
 
@@ -222,16 +228,18 @@ class SphinxEngine:
             raise ValueError(f"table set {table_set!r}: expected one of {TABLE_SETS}")
         return f"{self.table}_{table_set}"
 
-    def _shard_tables(self, table_set: str) -> list[tuple[str, str]]:
+    def _shard_tables(self, table_set: str) -> list[tuple[tuple[str, ...], str]]:
+        """Per shard: the addresses of its copies (every mirror is written) and its table."""
         self.distributed(table_set)  # validates
-        return [(s.address, s.tables[table_set]) for s in self.layout.shards]
+        return [(s.addresses, s.tables[table_set]) for s in self.layout.shards]
 
     # --- writing -----------------------------------------------------------------
 
     def clear(self, table_set: str) -> None:
         """Empty every shard of a table set (a rebuild starts here)."""
-        for address, table in self._shard_tables(table_set):
-            self.execute(address, f"TRUNCATE RTINDEX {table}")
+        for addresses, table in self._shard_tables(table_set):
+            for address in addresses:
+                self.execute(address, f"TRUNCATE RTINDEX {table}")
 
     def count(self, table_set: str) -> int:
         rows, info = self.execute(
@@ -286,7 +294,7 @@ class SphinxEngine:
     def _write_chunk(
         self,
         table_set: str,
-        shard_tables: list[tuple[str, str]],
+        shard_tables: list[tuple[tuple[str, ...], str]],
         articles: list[Article],
         rows: list[docs.Row],
         batch: int,
@@ -320,14 +328,15 @@ class SphinxEngine:
         for article in articles:
             by_article.setdefault(shard_of(article.id, len(shard_tables)), []).append(article.id)
         deleted = 0
-        for number, (address, table) in enumerate(shard_tables):
+        for number, (addresses, table) in enumerate(shard_tables):
             keep = {r.id for r in by_shard.get(number, [])}
-            stale = [i for i in self._article_row_ids(address, table, by_article.get(number, []))
-                     if i not in keep]
-            deleted += self._delete_ids(address, table, stale)
             shard_rows = by_shard.get(number, [])
-            for start in range(0, len(shard_rows), batch):
-                self._replace(address, table, shard_rows[start : start + batch])
+            for copy, address in enumerate(addresses):
+                ids = self._article_row_ids(address, table, by_article.get(number, []))
+                gone = self._delete_ids(address, table, [i for i in ids if i not in keep])
+                deleted += gone if copy == 0 else 0
+                for start in range(0, len(shard_rows), batch):
+                    self._replace(address, table, shard_rows[start : start + batch])
         return deleted
 
     def _replace(self, address: str, table: str, rows: list[docs.Row]) -> None:
@@ -370,15 +379,19 @@ class SphinxEngine:
             by_shard.setdefault(shard_of(article_id, len(shard_tables)), []).append(article_id)
         deleted = 0
         for number, ids in by_shard.items():
-            address, table = shard_tables[number]
-            deleted += self._delete_ids(address, table, self._article_row_ids(address, table, ids))
+            addresses, table = shard_tables[number]
+            for copy, address in enumerate(addresses):
+                rows = self._article_row_ids(address, table, ids)
+                gone = self._delete_ids(address, table, rows)
+                deleted += gone if copy == 0 else 0
         return deleted
 
     def flush(self, table_set: str) -> None:
         """Write every shard's RAM chunk to disk (the binlog already keeps writes safe;
         this shortens the replay after a restart)."""
-        for address, table in self._shard_tables(table_set):
-            self.execute(address, f"FLUSH RTINDEX {table}")
+        for addresses, table in self._shard_tables(table_set):
+            for address in addresses:
+                self.execute(address, f"FLUSH RTINDEX {table}")
 
     # --- reading -----------------------------------------------------------------
 
