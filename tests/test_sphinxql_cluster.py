@@ -169,6 +169,21 @@ def test_mirrors_are_all_written_and_a_dead_one_is_avoided(tmp_path):
     assert cluster.running(tmp_path) == []
 
 
+def test_the_manticore_example_declares_what_the_engine_writes(tmp_path):
+    example = (Path(__file__).parent.parent / "docs" / "manticore.conf.example").read_text()
+    cluster.write_configs(tmp_path, shards=1, table="searchsvc")
+    generated = (tmp_path / "shard-0.conf").read_text()
+
+    def schema(text: str, name: str) -> list[str]:
+        body = text.split(f" {name}\n{{", 1)[1].split("}", 1)[0]
+        return [line.strip() for line in body.splitlines()
+                if line.strip().startswith(("rt_field", "rt_attr", "charset_table"))]
+
+    for name in ("searchsvc_blue_0", "searchsvc_green_0"):
+        assert schema(example, name) == schema(generated, name)
+    assert "agent = shard0a:9312|shard0b:9312:searchsvc_green_0" in example
+
+
 # --- writes ---------------------------------------------------------------------
 
 
