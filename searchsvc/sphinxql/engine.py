@@ -149,6 +149,8 @@ class _Connections:
                 conn = pymysql.connect(
                     host=host, port=int(port), connect_timeout=self.timeout,
                     read_timeout=60, write_timeout=60, autocommit=True, charset="utf8",
+                    # A query and its SHOW META in one round trip.
+                    client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS,
                 )
             except pymysql.err.OperationalError as exc:
                 raise EngineError(f"SphinxQL backend {address} does not answer: {exc}") from exc
@@ -168,11 +170,13 @@ class _Connections:
 class SphinxEngine:
     """A SphinxQL backend: its layout, writes to its shards, readers per table set."""
 
-    def __init__(self, url: str, timeout: float = 5.0):
+    def __init__(self, url: str, timeout: float = 5.0, reader_max_age: float = 1.0):
         self.url = url
         self.coordinator, self.table = parse_url(url)
+        self.reader_max_age = reader_max_age
         self._connections = _Connections(timeout)
         self._layout: Layout | None = None
+        self._readers: dict[str, tuple[float, SphinxReader]] = {}
 
     # --- plumbing ----------------------------------------------------------------
 
@@ -185,11 +189,11 @@ class SphinxEngine:
             conn = self._connections.get(address)
             try:
                 with conn.cursor(pymysql.cursors.DictCursor) as cur:
-                    cur.execute(sql, args)
+                    cur.execute(sql + ";\nSHOW META" if meta else sql, args)
                     rows = list(cur.fetchall())
                     info: dict[str, str] = {}
                     if meta:
-                        cur.execute("SHOW META")
+                        cur.nextset()
                         info = {r["Variable_name"]: r["Value"] for r in cur.fetchall()}
                 return rows, info
             except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
@@ -237,6 +241,7 @@ class SphinxEngine:
 
     def clear(self, table_set: str) -> None:
         """Empty every shard of a table set (a rebuild starts here)."""
+        self._wrote(table_set)
         for addresses, table in self._shard_tables(table_set):
             for address in addresses:
                 self.execute(address, f"TRUNCATE RTINDEX {table}")
@@ -286,6 +291,7 @@ class SphinxEngine:
                 flush()
         if chunk:
             flush()
+        self._wrote(table_set)
         summary = WriteSummary(rows, written, deleted, time.perf_counter() - started)
         log.info("%s: %d rows of %d articles in %.1f s (%.0f rows/s)", self.distributed(
             table_set), rows, written, summary.seconds, summary.rows_per_second)
@@ -384,6 +390,7 @@ class SphinxEngine:
                 rows = self._article_row_ids(address, table, ids)
                 gone = self._delete_ids(address, table, rows)
                 deleted += gone if copy == 0 else 0
+        self._wrote(table_set)
         return deleted
 
     def flush(self, table_set: str) -> None:
@@ -396,7 +403,18 @@ class SphinxEngine:
     # --- reading -----------------------------------------------------------------
 
     def reader(self, table_set: str) -> SphinxReader:
-        return SphinxReader(self, table_set)
+        """A reader of the table set, shared: its statistics and literal counts are asked
+        again once it is ``reader_max_age`` seconds old, or after this engine wrote to the
+        set (a table set is written in place by updates; another process's writes show
+        within ``reader_max_age``)."""
+        now = time.monotonic()
+        cached = self._readers.get(table_set)
+        if cached is None or now - cached[0] >= self.reader_max_age:
+            cached = self._readers[table_set] = (now, SphinxReader(self, table_set))
+        return cached[1]
+
+    def _wrote(self, table_set: str) -> None:
+        self._readers.pop(table_set, None)
 
 
 def _retryable(exc: Exception) -> bool:
@@ -425,8 +443,9 @@ class SphinxReader:
     """One table set, read as ``search`` reads the embedded index (see the module doc).
 
     Collection statistics (paragraph count, average lengths) and literal counts are asked
-    once and kept for the reader's life: take a reader per request, or per version as the
-    embedded ``VersionSubstrings`` is (a table set changes only when it is rewritten)."""
+    once and kept for the reader's life (``SphinxEngine.reader`` hands out a shared one
+    and replaces it every ``reader_max_age`` seconds). Thread-safe: its caches are plain
+    dicts of values that never change for a given key while it lives."""
 
     def __init__(self, engine: SphinxEngine, table_set: str):
         self.engine = engine
@@ -546,7 +565,11 @@ class SphinxReader:
         if by_date:
             order, options = "date DESC, seq ASC", "ranker=none"
         else:
-            order, options = "w DESC, seq ASC", PROXY_RANKER.format(avg_len=self.avg_len)
+            order, options = "WEIGHT() DESC, seq ASC", PROXY_RANKER.format(avg_len=self.avg_len)
+        # Only what the re-rank needs: every column costs decoding 1,000 rows in Python.
+        columns = "id, seq, squeezed, squeezed_context" + (", date" if by_date else "") + (
+            ", article_id" if group else ""
+        )
         expression = match_expression(spec)
         wanted = max(limit, 1) if by_date else max(limit, CANDIDATES)
         probes = [] if by_date else _probe_literals(spec)
@@ -563,8 +586,7 @@ class SphinxReader:
                 )
                 size = wanted if probe is None else PROBE_CANDIDATES
                 rows, info = self._query(
-                    f"SELECT id, WEIGHT() AS w, seq, date, article_id, squeezed, "
-                    f"squeezed_context FROM {self.table} WHERE {where} ORDER BY {order} "
+                    f"SELECT {columns} FROM {self.table} WHERE {where} ORDER BY {order} "
                     f"LIMIT {size} OPTION max_matches={size}, {options}",
                     (restricted, *args), meta=True,
                 )
