@@ -65,7 +65,7 @@ from typing import Any
 from common import git_commit, machine, percentile, product_fingerprint
 
 from searchsvc.corpus import iter_articles
-from searchsvc.indexing import LiveIndex
+from searchsvc.engine import EmbeddedBackend
 from searchsvc.lifecycle import sync
 from searchsvc.search import QueryError, search
 
@@ -261,14 +261,13 @@ def run_product(
     titles: dict[str, str] = {}  # query id -> the top-3 titles and how the result came about
     partial = matched_all_true = matched_all_false = 0
     has_matched_all = False
-    with contextlib.closing(LiveIndex(index_dir)) as live:
-        with live.searcher() as (_version, searcher):  # warm-up: jieba, files, caches
-            search(searcher, queries[0][1] if queries else "新闻", size=TOP_K)
+    with contextlib.closing(EmbeddedBackend(index_dir)) as backend:
+        # warm-up: jieba, files, caches
+        search(backend.engine(), queries[0][1] if queries else "新闻", size=TOP_K)
         for qid, text in queries:
             t0 = time.perf_counter()
             try:
-                with live.searcher() as (_version, searcher):
-                    result = search(searcher, text, size=TOP_K)
+                result = search(backend.engine(), text, size=TOP_K)
             except QueryError as exc:
                 run.millis.append((time.perf_counter() - t0) * 1000)
                 run.errors[exc.code] += 1

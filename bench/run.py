@@ -70,7 +70,8 @@ from queries import CLASSES, DEFAULT_SEED, BenchQuery, derive_queries  # noqa: E
 from update import new_articles  # noqa: E402
 
 from searchsvc.corpus import iter_articles  # noqa: E402
-from searchsvc.indexing import LiveIndex, current_version  # noqa: E402
+from searchsvc.engine import EmbeddedBackend  # noqa: E402
+from searchsvc.indexing import current_version  # noqa: E402
 from searchsvc.lifecycle import MULTIPROCESS_MIN_PARAGRAPHS, sync  # noqa: E402
 from searchsvc.search import QueryError, search  # noqa: E402
 
@@ -304,12 +305,11 @@ def measure_queries(run: Callable[[str], Outcome], queries: Sequence[BenchQuery]
 
 
 def product_query_fn(index_dir: Path) -> Callable[[str], Outcome]:
-    """The in-process path of a request: a LiveIndex searcher and ``search()``."""
-    live = LiveIndex(index_dir)
+    """The in-process path of a request: the backend's engine and ``search()``."""
+    backend = EmbeddedBackend(index_dir)
 
     def run(text: str) -> Outcome:
-        with live.searcher() as (_version, searcher):
-            result = search(searcher, text, size=10)
+        result = search(backend.engine(), text, size=10)
         # getattr: ``partial`` is recent; the bench also runs on versions without it.
         return len(result.hits), bool(getattr(result, "partial", False))
 
@@ -454,9 +454,12 @@ def bench_incremental(seeds: Path, index_dir: Path, source: Path) -> dict[str, A
             raise SystemExit(f"{name}: expected {n} added, got: {summary.line()}")
         out[name] = round(summary.seconds, 2)
     # The last one is served: a reader opened now finds it.
-    with LiveIndex(index_dir).searcher() as (version, searcher):
-        if version != current_version(index_dir) or search(searcher, "update_500499").total < 1:
-            raise SystemExit("the 500th new article is not searchable after the update")
+    backend = EmbeddedBackend(index_dir)
+    engine = backend.engine()
+    found = search(engine, "update_500499").total
+    backend.close()
+    if engine.version != current_version(index_dir) or found < 1:
+        raise SystemExit("the 500th new article is not searchable after the update")
     return out
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from searchsvc.indexing import LiveIndex, current_version  # noqa: E402
+from searchsvc.engine import EmbeddedBackend  # noqa: E402
+from searchsvc.indexing import current_version  # noqa: E402
 from searchsvc.lifecycle import sync  # noqa: E402
 from searchsvc.search import search  # noqa: E402
 
@@ -92,9 +93,10 @@ def main() -> None:
     assert upd500.added == 500, upd500.line()
 
     # end to end: the new article is searchable by a reader opened after the update
-    with closing(LiveIndex(index_dir)) as live, live.searcher() as (version, s):
-        assert version == current_version(index_dir)
-        assert search(s, "many499").total >= 1
+    with closing(EmbeddedBackend(index_dir)) as backend:
+        engine = backend.engine()
+        assert engine.version == current_version(index_dir)
+        assert search(engine, "many499").total >= 1
 
     rows = [
         ("full build", build_s, f"{build.articles} articles, {build.paragraphs} paragraphs"),

@@ -34,10 +34,10 @@ from .config import (
     setting_help,
 )
 from .corpus import SOURCE_SUFFIXES, Problem, list_sources
+from .engine import EmbeddedBackend
 from .indexing import (
     IndexMissingError,
     IndexVerificationError,
-    LiveIndex,
     current_version,
     index_exists,
     list_versions,
@@ -363,11 +363,9 @@ def search_command(
     """Search the index and print the results."""
     settings = settings_for(ctx, index_dir=index_dir)
     try:
-        with closing(LiveIndex(settings.index_dir)) as live, live.searcher() as (_v, searcher):
-            result = search(
-                searcher, query, page=page, size=size, synonyms=live.synonyms(),
-                time_budget=settings.time_budget_ms / 1000,
-            )
+        backend = EmbeddedBackend(settings.index_dir, time_budget=settings.time_budget_ms / 1000)
+        with closing(backend):
+            result = search(backend.engine(), query, page=page, size=size)
     except IndexMissingError as err:
         raise click.ClickException(str(err)) from None
     except QueryError as err:

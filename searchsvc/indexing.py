@@ -297,18 +297,42 @@ class _Open:
     synonyms: dict[str, tuple[str, ...]]
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """One index version as one request sees it: everything a request reads comes from
+    here, so it never mixes two versions, and nothing it reads is closed under it."""
+
+    version: str
+    directory: Path  # the version's directory
+    searcher: Searcher
+    synonyms: dict[str, tuple[str, ...]]
+    time_budget: float  # seconds of matching per query, unless the caller says otherwise
+    _live: LiveIndex
+
+    def suggester(self) -> Suggester:
+        """Autocomplete data of this version (loaded once per version, shared)."""
+        return self._live.suggester_of(self.version)
+
+    def meta(self) -> IndexMeta | None:
+        return read_meta(self.directory)
+
+
 class LiveIndex:
-    """Serves searchers on the version in use and follows switches to new versions.
+    """Serves snapshots of the version in use and follows switches to new versions.
 
     Each thread keeps its own searcher (a Whoosh searcher reads files through its own
     handles, which threads must not share) and checks at most every ``check_interval``
     seconds whether CURRENT names another version; versions never change once written,
-    so that check is all it takes. A request in flight keeps the searcher it started with.
+    so that check is all it takes. A thread's previous searcher is closed when it takes its
+    next snapshot on a new version, so a request takes exactly one ``snapshot()``.
     """
 
-    def __init__(self, index_dir: Path, check_interval: float = 1.0):
+    def __init__(
+        self, index_dir: Path, check_interval: float = 1.0, time_budget: float = 0.25
+    ):
         self.index_dir = Path(index_dir)
         self.check_interval = check_interval
+        self.time_budget = time_budget
         self._local = threading.local()
         self._lock = threading.Lock()
         self._states: dict[int, _Open] = {}
@@ -318,7 +342,8 @@ class LiveIndex:
 
     def _open(self) -> _Open:
         version, ix = open_version(self.index_dir)
-        # Queries must be segmented with the dictionary the version was built with.
+        # jieba has one process-wide dictionary: a version's user dictionary adds its words
+        # to it (a word removed from the file stays until the process restarts).
         load_user_dictionary(self.index_dir / version / USER_DICTIONARY)
         synonyms = read_synonyms(self.index_dir / version / SYNONYMS)
         state = _Open(version, ix, ix.searcher(), time.monotonic(), synonyms)
@@ -345,27 +370,25 @@ class LiveIndex:
         self._local.state = state
         return state
 
-    @contextmanager
-    def searcher(self) -> Iterator[tuple[str, Searcher]]:
-        """The version name and a searcher on it, for the duration of one request."""
+    def snapshot(self) -> Snapshot:
+        """The version in use, for one request (IndexMissingError when there is none)."""
         state = self._current()
-        yield state.version, state.searcher
+        return Snapshot(
+            state.version, self.index_dir / state.version, state.searcher, state.synonyms,
+            self.time_budget, self,
+        )
 
-    def suggester(self) -> Suggester:
-        """Autocomplete for the version in use (loaded once per version, shared)."""
-        version = self._current().version
+    @contextmanager
+    def searcher(self) -> Iterator[tuple[str, Searcher]]:  # TEMPORARY: removed after sphinxql
+        snapshot = self.snapshot()
+        yield snapshot.version, snapshot.searcher
+
+    def suggester_of(self, version: str) -> Suggester:
+        """Autocomplete data of ``version`` (the latest one asked for is kept)."""
         with self._lock:
             if self._suggester is None or self._suggester[0] != version:
                 self._suggester = (version, Suggester.load(self.index_dir / version))
             return self._suggester[1]
-
-    def synonyms(self) -> dict[str, tuple[str, ...]]:
-        """The synonym groups of the version in use (word → its group)."""
-        return self._current().synonyms
-
-    def meta(self) -> IndexMeta | None:
-        state = self._current()
-        return read_meta(self.index_dir / state.version)
 
     def close(self) -> None:
         """Close every thread's searcher (their files); the object must not be used after."""

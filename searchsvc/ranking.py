@@ -19,9 +19,9 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
-from whoosh.searching import Searcher
 
 from .analysis import jieba_words
 from .query import MAX_KEYWORDS, Filters, Keyword, ParsedQuery
@@ -85,7 +85,21 @@ def match_spec(parsed: ParsedQuery) -> MatchSpec:
 
 
 
-def back_off(subs: VersionSubstrings, words: list[Keyword]) -> list[Keyword]:
+class LiteralStats(Protocol):
+    """What the helpers below need of a version's literals (``VersionSubstrings``, or an
+    ``engine.Engine`` of any backend)."""
+
+    @property
+    def documents(self) -> int: ...
+
+    def occurs(self, literal: str) -> bool: ...
+
+    def occurrences(self, literal: str) -> int: ...
+
+    def squeezed_text(self, doc: int) -> str: ...
+
+
+def back_off(subs: LiteralStats, words: list[Keyword]) -> list[Keyword]:
     """Chinese words found nowhere, split into their two-character pieces: jieba sometimes
     glues a name to the next character ("魏舒史称" → 魏舒史, a word no passage contains)."""
     out: dict[str, Keyword] = {}
@@ -101,7 +115,7 @@ def back_off(subs: VersionSubstrings, words: list[Keyword]) -> list[Keyword]:
     return list(out.values())[:MAX_KEYWORDS]
 
 
-def fallback_spec(words: list[Keyword], subs: VersionSubstrings) -> MatchSpec:
+def fallback_spec(words: list[Keyword], subs: LiteralStats) -> MatchSpec:
     """Paragraphs containing any of ``words``; rarer words and more of them rank higher
     (a coordination bonus weighted by IDF), then BM25 over their jieba words."""
     n = max(1, subs.documents)
@@ -136,7 +150,7 @@ def _span_of_all(squeezed: str, keywords: list[Keyword]) -> int | None:
 
 
 def rerank_by_proximity(
-    ranked: list[tuple[int, float]], subs: VersionSubstrings, keywords: list[Keyword]
+    ranked: list[tuple[int, float]], subs: LiteralStats, keywords: list[Keyword]
 ) -> list[tuple[int, float]]:
     """Add a bonus for the keywords standing close together (all of them within a short
     stretch), then sort again. Only the first RERANK_WINDOW results are looked at (their
@@ -150,13 +164,6 @@ def rerank_by_proximity(
     scored.sort(key=lambda item: -item[1])  # stable: equal scores keep the first order
     return scored
 
-
-
-def filter_choices(searcher: Searcher) -> tuple[list[str], bool]:
-    """What the filters can offer: the source names, and whether any paragraph is dated."""
-    subs = VersionSubstrings.from_searcher(searcher)
-    has_dates = any(bool(v.data.doc_date.any()) for v in subs.segments)
-    return sorted(subs.sources), has_dates
 
 
 

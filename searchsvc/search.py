@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from whoosh.query import Term
-from whoosh.searching import Searcher
-
 from .analysis import squeeze
+from .engine import Engine
 from .highlight import mark, match_spans, snippet
 from .query import (
     MAX_KEYWORDS,
@@ -41,13 +38,10 @@ from .ranking import (
     RERANK_WINDOW,
     back_off,
     fallback_spec,
-    filter_choices,
     match_spec,
-    rank,
     rerank_by_proximity,
 )
 from .spelling import did_you_mean
-from .substrings import VersionSubstrings
 
 __all__ = [  # what the web layer and the CLI use (the query names come from ``query``)
     "MAX_PAGE_SIZE",
@@ -58,13 +52,9 @@ __all__ = [  # what the web layer and the CLI use (the query names come from ``q
     "Hit",
     "QueryError",
     "SearchResult",
-    "filter_choices",
     "get_article",
     "search",
 ]
-
-DEFAULT_TIME_BUDGET = 0.25  # seconds of matching per query
-
 
 @dataclass(frozen=True)
 class Hit:
@@ -141,23 +131,24 @@ def _words_in(squeezed: str, keywords: list[Keyword]) -> int:
 
 
 def search(
-    searcher: Searcher,
+    engine: Engine,
     query: str,
     page: int = 1,
     size: int = 10,
     time_budget: float | None = None,
     group: bool = False,
-    synonyms: Mapping[str, tuple[str, ...]] | None = None,
     filters: Filters | None = None,
 ) -> SearchResult:
     """Run a user query; QueryError for input the caller must fix. With ``group``, at most
     GROUP_LIMIT paragraphs per article (each hit counts the others as ``more_in_article``).
 
     Matching stops after ``time_budget`` seconds (checked between index segments); the
-    result is then ``partial`` (its hits and total cover the segments examined)."""
+    result is then ``partial`` (its hits and total cover the segments examined); by default
+    the engine's budget applies."""
     started = time.perf_counter()
     if time_budget is None:
-        time_budget = DEFAULT_TIME_BUDGET
+        time_budget = engine.time_budget
+    synonyms = engine.synonyms
     query = validate_query(query)
     validate_paging(page, size)
     filters = filters or Filters()
@@ -167,20 +158,19 @@ def search(
         raise QueryError("too_many_keywords", f"at most {MAX_KEYWORDS} keywords")
     if parsed.is_empty:
         return SearchResult(query, 0, page, size, _ms(started), [])
-    subs = VersionSubstrings.from_searcher(searcher)
     window = max(page * size, RERANK_WINDOW)
     spec = match_spec(parsed)
-    ranked = rank(subs, spec, window, time_budget, group, filters)
+    ranked = engine.rank(spec, window, time_budget, group, filters)
     keywords = parsed.positive
     matched_all = True
     if ranked.total < FALLBACK_BELOW and not ranked.partial:
-        words = [w.with_synonyms(synonyms or {}) for w in back_off(subs, loose_keywords(parsed))]
+        words = [w.with_synonyms(synonyms) for w in back_off(engine, loose_keywords(parsed))]
         if [k.literal for k in words] != [k.literal for k in keywords] or len(words) > 1:
             # Too little matched every word: rank what matches some of them instead.
             # One budget for the whole search: the fallback gets what the first pass left.
             remaining = max(0.0, time_budget - (time.perf_counter() - started))
-            loose_spec = replace(fallback_spec(words, subs), excluded=spec.excluded)
-            loose = rank(subs, loose_spec, window, remaining, group, filters)
+            loose_spec = replace(fallback_spec(words, engine), excluded=spec.excluded)
+            loose = engine.rank(loose_spec, window, remaining, group, filters)
             if loose.total > ranked.total:
                 ranked, keywords, matched_all = loose, words, False
     ordered = ranked.hits
@@ -188,16 +178,14 @@ def search(
         # Always the same first RERANK_WINDOW results, whatever the page: the order of the
         # whole list then does not depend on which page is asked for, and page N + 1
         # continues page N exactly.
-        head = rerank_by_proximity(ordered[:RERANK_WINDOW], subs, keywords)
+        head = rerank_by_proximity(ordered[:RERANK_WINDOW], engine, keywords)
         ordered = head + ordered[RERANK_WINDOW:]
     page_hits = ordered[(page - 1) * size : page * size]
-    shown = [(score, searcher.stored_fields(n)) for n, score in page_hits]
+    shown = [(score, engine.stored_fields(n)) for n, score in page_hits]
     hits = [_hit(fields, score, keywords, ranked.collapsed) for score, fields in shown]
     nothing_matched_all = not matched_all or ranked.total == 0
     in_time = time.perf_counter() - started < time_budget
-    suggestion = (
-        did_you_mean(searcher, parsed, synonyms) if nothing_matched_all and in_time else None
-    )
+    suggestion = did_you_mean(engine, parsed) if nothing_matched_all and in_time else None
     return SearchResult(
         query, ranked.total, page, size, _ms(started), hits, ranked.partial, matched_all,
         [] if matched_all else [k.raw for k in keywords], group, suggestion,
@@ -239,24 +227,17 @@ class ArticleView:
 _ARTICLE_ID = re.compile(r"[A-Za-z0-9._-]{1,80}")
 
 
-def get_article(
-    searcher: Searcher,
-    article_id: str,
-    query: str = "",
-    synonyms: Mapping[str, tuple[str, ...]] | None = None,
-) -> ArticleView | None:
+def get_article(engine: Engine, article_id: str, query: str = "") -> ArticleView | None:
     """The whole article, paragraphs in order, with ``query`` marked; None if unknown."""
     if not _ARTICLE_ID.fullmatch(article_id):
         return None
-    docs = sorted(
-        (hit.fields() for hit in searcher.search(Term("article_id", article_id), limit=None)),
-        key=lambda f: f["paragraph"],
-    )
+    docs = engine.article_paragraphs(article_id)
     if not docs:
         return None
     literals: list[str] = []
     if query.strip() and len(query) <= MAX_QUERY_CHARS:
-        literals = [lit for k in parse_query(query, synonyms).positive for lit in k.literals]
+        parsed = parse_query(query, engine.synonyms)
+        literals = [lit for k in parsed.positive for lit in k.literals]
     paragraphs = []
     for f in docs:
         spans = match_spans(f["text"], literals)

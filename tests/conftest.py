@@ -16,17 +16,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import searchsvc.search as search_module
 from searchsvc.corpus import Article, iter_articles
-from searchsvc.indexing import LiveIndex
+from searchsvc.engine import EmbeddedBackend, Engine
 from searchsvc.lifecycle import build_from_articles
 from searchsvc.web import create_app
 
 # Tests check exact totals: a busy CI machine must not turn answers into partial ones by
-# running out of the per-query time budget (the budget itself has its own test). Servers
-# started by tests inherit the environment.
+# running out of the per-query time budget (the budget itself has its own test). Apps and
+# servers started by tests read it from the environment; engines get it from engine_of.
 os.environ["SEARCHSVC_TIME_BUDGET_MS"] = "30000"
-search_module.DEFAULT_TIME_BUDGET = 30.0
+TEST_TIME_BUDGET = 30.0
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -46,10 +45,21 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory, seed_articles) -> Path:
     return index_dir
 
 
+@contextmanager
+def engine_of(index_dir: Path, time_budget: float = TEST_TIME_BUDGET) -> Iterator[Engine]:
+    """The engine of the version in use under ``index_dir`` (its files closed after)."""
+    backend = EmbeddedBackend(Path(index_dir), time_budget=time_budget)
+    try:
+        yield backend.engine()
+    finally:
+        backend.close()
+
+
 @pytest.fixture
-def searcher(seed_index: Path) -> Iterator:
-    with LiveIndex(seed_index).searcher() as (_version, s):
-        yield s
+def engine(seed_index: Path) -> Iterator[Engine]:
+    """The engine of the seed index."""
+    with engine_of(seed_index) as found:
+        yield found
 
 
 @pytest.fixture

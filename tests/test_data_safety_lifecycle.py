@@ -12,14 +12,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import engine_of
 
 from searchsvc.cli import main
-from searchsvc.indexing import LiveIndex, current_version, list_versions, read_meta
+from searchsvc.indexing import current_version, list_versions, read_meta
 from searchsvc.lifecycle import build_from_articles, read_manifest, sync
 from searchsvc.search import search
 
@@ -44,7 +44,7 @@ def cli(runner: CliRunner, *args: str, seeds: Path, index: Path) -> Result:
 
 def hits(index: Path, literal: str) -> list[tuple[str, str]]:
     """(paragraph id, source) of the paragraphs containing ``literal`` (quoted: exact)."""
-    with closing(LiveIndex(index)) as live, live.searcher() as (_v, s):
+    with engine_of(index) as s:
         return [(h.id, h.source) for h in search(s, f'"{literal}"', size=100).hits]
 
 
@@ -52,8 +52,8 @@ def articles(index: Path) -> dict[str, str]:
     """The current version's articles (id → source), checked against its documents."""
     version = current_version(index)
     manifest = read_manifest(index / version)
-    with closing(LiveIndex(index)) as live, live.searcher() as (_v, s):
-        docs = [(f["article_id"], f["source"], f["id"]) for f in s.all_stored_fields()]
+    with engine_of(index) as s:
+        docs = [(f["article_id"], f["source"], f["id"]) for f in s.searcher.all_stored_fields()]
     assert len({d[2] for d in docs}) == len(docs) == manifest.paragraphs, "documents ≠ manifest"
     served = {aid: source for aid, source, _id in docs}
     assert served == {aid: a.source for aid, a in manifest.articles.items()}

@@ -16,14 +16,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import SEEDS, serve_process
+from conftest import SEEDS, engine_of, serve_process
 
 from searchsvc.cli import main
-from searchsvc.indexing import LiveIndex, current_version, list_versions
+from searchsvc.indexing import current_version, list_versions
 from searchsvc.lifecycle import (
     LOCK_OWNER_FILE,
     IndexBusyError,
@@ -62,13 +62,13 @@ def write_feed(path: Path, lines: list[str]) -> None:
 
 def hit_ids(index_dir: Path, literal: str) -> list[str]:
     """Paragraphs containing ``literal`` (quoted: exact, never the partial-match fallback)."""
-    with closing(LiveIndex(index_dir)) as live, live.searcher() as (_v, s):
+    with engine_of(index_dir) as s:
         return [h.id for h in search(s, f'"{literal}"', size=100).hits]
 
 
 def doc_ids(index_dir: Path) -> list[str]:
-    with closing(LiveIndex(index_dir)) as live, live.searcher() as (_v, s):
-        return [f["id"] for f in s.all_stored_fields()]
+    with engine_of(index_dir) as s:
+        return [f["id"] for f in s.searcher.all_stored_fields()]
 
 
 def assert_consistent(index_dir: Path) -> None:
@@ -366,8 +366,8 @@ def test_user_dictionary_and_synonyms_take_effect_on_rebuild(seeds: Path, tmp_pa
     (seeds / "synonyms.txt").unlink(missing_ok=True)
     (seeds / "lab.txt").write_text("实验室新闻\n\n本院的甲乙医疗联盟今天成立。\n", encoding="utf-8")
     sync(seeds, index_dir)
-    with closing(LiveIndex(index_dir)) as live, live.searcher() as (_v, s):
-        assert not search(s, "人工肺", synonyms=live.synonyms()).matched_all  # no literal match
+    with engine_of(index_dir) as s:
+        assert not search(s, "人工肺").matched_all  # no literal match
     assert "甲乙医疗联盟" not in [w.text for w in jieba_words("甲乙医疗联盟")]
 
     (seeds / "userdict.txt").write_text("甲乙医疗联盟 50 nt\n", encoding="utf-8")
@@ -377,16 +377,16 @@ def test_user_dictionary_and_synonyms_take_effect_on_rebuild(seeds: Path, tmp_pa
     version = current_version(index_dir)
     assert (index_dir / version / "userdict.txt").read_text().startswith("甲乙医疗联盟")
     assert "甲乙医疗联盟" in [w.text for w in jieba_words("本院的甲乙医疗联盟今天成立")]
-    with closing(LiveIndex(index_dir)) as live, live.searcher() as (_v, s):
-        found = search(s, "人工肺", synonyms=live.synonyms())
+    with engine_of(index_dir) as s:
+        found = search(s, "人工肺")
         assert found.matched_all and found.total >= 1
         assert all("<mark>ECMO</mark>" in h.highlight for h in found.hits)
-        ranked = search(s, "甲乙医疗联盟", synonyms=live.synonyms())
+        ranked = search(s, "甲乙医疗联盟")
         assert [h.id for h in ranked.hits] == ["lab-1-p1"]
 
     (seeds / "synonyms.txt").write_text("ECMO 人工肺\n新冠 新型冠状病毒\n", encoding="utf-8")
     again = sync(seeds, index_dir)  # synonyms only: a new version, nothing re-indexed
     assert again.switched and again.added == 0 and again.updated == 0
-    with closing(LiveIndex(index_dir)) as live, live.searcher() as (_v, s):
-        covid = search(s, "新型冠状病毒", synonyms=live.synonyms())
+    with engine_of(index_dir) as s:
+        covid = search(s, "新型冠状病毒")
         assert covid.matched_all and "<mark>新冠</mark>" in covid.hits[0].highlight

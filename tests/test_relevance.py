@@ -32,7 +32,7 @@ EVERYDAY = [
 
 
 @pytest.mark.parametrize(("query", "answer"), EVERYDAY)
-def test_answer_in_top_three_and_top_hit_highlighted(searcher, query, answer):
-    hits = search(searcher, query, size=3).hits
+def test_answer_in_top_three_and_top_hit_highlighted(engine, query, answer):
+    hits = search(engine, query, size=3).hits
     assert any(answer in h.text for h in hits), [h.text[:40] for h in hits]
     assert "<mark>" in hits[0].highlight

@@ -3,28 +3,30 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SEEDS
+from conftest import SEEDS, engine_of
 from whoosh import index as whoosh_index
 
-from searchsvc.analysis import read_synonyms, squeeze_text
+from searchsvc.analysis import squeeze_text
 from searchsvc.corpus import Article, Paragraph
+from searchsvc.engine import Engine
 from searchsvc.highlight import match_spans, snippet
-from searchsvc.indexing import LiveIndex, article_documents, chunk_id, current_version
-from searchsvc.lifecycle import build_from_articles
+from searchsvc.indexing import article_documents, chunk_id, current_version
+from searchsvc.lifecycle import build_from_articles, sync
 from searchsvc.query import Filters, Keyword, QueryError, parse_query
 from searchsvc.ranking import back_off
 from searchsvc.search import get_article, search
 
 
-def ids(searcher, query: str) -> set[str]:
+def ids(engine, query: str) -> set[str]:
     """Every hit id of ``query`` (all pages)."""
     found: set[str] = set()
     page = 1
     while True:
-        result = search(searcher, query, page=page, size=100)
+        result = search(engine, query, page=page, size=100)
         found |= {h.id for h in result.hits}
         if page * 100 >= result.total:
             assert len(found) == result.total
@@ -51,7 +53,7 @@ def containing(articles, literal: str) -> tuple[set[str], set[str]]:
 # --- literal recall ----------------------------------------------------------------
 
 
-def test_every_literal_substring_finds_every_paragraph_containing_it(searcher, seed_articles):
+def test_every_literal_substring_finds_every_paragraph_containing_it(engine, seed_articles):
     rng = random.Random(20261125)
     chunks = paragraphs(seed_articles)
     for _ in range(150):
@@ -63,7 +65,7 @@ def test_every_literal_substring_finds_every_paragraph_containing_it(searcher, s
             continue
         query = '"' + literal.replace('"', " ") + '"'
         in_text, in_context = containing(seed_articles, literal)
-        found = ids(searcher, query)
+        found = ids(engine, query)
         assert in_text <= found, f"{literal!r}: missing {sorted(in_text - found)[:5]}"
         assert found <= in_text | in_context, literal
 
@@ -73,10 +75,10 @@ def test_every_literal_substring_finds_every_paragraph_containing_it(searcher, s
     ["保健院", "彩色多普勒", "标志着县域急危重症", "变革型组织", "ECMO", "ecmo", "ＥＣＭＯ",
      "MDT175例", "院", "2024年", "两癌"],
 )
-def test_literal_queries_across_jieba_boundaries(searcher, seed_articles, literal):
+def test_literal_queries_across_jieba_boundaries(engine, seed_articles, literal):
     in_text, _ = containing(seed_articles, literal)
     assert in_text, f"{literal!r} should occur in the seeds"
-    assert in_text <= ids(searcher, literal)
+    assert in_text <= ids(engine, literal)
 
 
 # --- syntax ------------------------------------------------------------------------
@@ -96,29 +98,29 @@ def test_unbalanced_quote_is_a_phrase_to_the_end():
 
 
 @pytest.mark.parametrize("query", ["！！！", "OR", "-", '""', "* ?", "OR OR -", "。，、"])
-def test_punctuation_or_operators_only_give_an_empty_result(searcher, query):
-    result = search(searcher, query)
+def test_punctuation_or_operators_only_give_an_empty_result(engine, query):
+    result = search(engine, query)
     assert result.total == 0 and result.hits == []
 
 
-def test_and_requires_every_keyword(searcher, seed_articles):
-    both = ids(searcher, "ECMO 呼吸衰竭")
+def test_and_requires_every_keyword(engine, seed_articles):
+    both = ids(engine, "ECMO 呼吸衰竭")
     ecmo, _ = containing(seed_articles, "ECMO")
-    assert both and both <= ids(searcher, "ECMO") and both <= ids(searcher, "呼吸衰竭")
-    assert len(both) < len(ecmo | ids(searcher, "呼吸衰竭"))
+    assert both and both <= ids(engine, "ECMO") and both <= ids(engine, "呼吸衰竭")
+    assert len(both) < len(ecmo | ids(engine, "呼吸衰竭"))
 
 
-def test_or_and_exclude(searcher):
-    ecmo, mdt = ids(searcher, "ECMO"), ids(searcher, "MDT")
-    assert ids(searcher, "ECMO OR MDT") == ecmo | mdt
-    assert ids(searcher, "ECMO -MDT") == ecmo - mdt
+def test_or_and_exclude(engine):
+    ecmo, mdt = ids(engine, "ECMO"), ids(engine, "MDT")
+    assert ids(engine, "ECMO OR MDT") == ecmo | mdt
+    assert ids(engine, "ECMO -MDT") == ecmo - mdt
     assert ecmo & mdt, "the seeds have paragraphs with both"
 
 
-def test_exact_phrase_is_contiguous(searcher, seed_articles):
+def test_exact_phrase_is_contiguous(engine, seed_articles):
     phrase, _ = containing(seed_articles, "急危重症救治")
-    assert ids(searcher, '"急危重症 救治"') >= phrase
-    assert ids(searcher, '"急危重症救治"') <= ids(searcher, "急危重症 救治")
+    assert ids(engine, '"急危重症 救治"') >= phrase
+    assert ids(engine, '"急危重症救治"') <= ids(engine, "急危重症 救治")
 
 
 # --- ranking -----------------------------------------------------------------------
@@ -134,7 +136,7 @@ def _article(aid: str, title: str, texts: list[str], heading: str | None = None)
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory) -> tuple[LiveIndex, list[Article]]:
+def small(tmp_path_factory) -> Iterator[tuple[Engine, list[Article]]]:
     articles = [
         _article("a", "社区新闻", [
             "医院在社区开展义诊活动，居民排队咨询。",
@@ -148,33 +150,30 @@ def small(tmp_path_factory) -> tuple[LiveIndex, list[Article]]:
     ]
     index_dir = tmp_path_factory.mktemp("small")
     build_from_articles(articles, index_dir)
-    return LiveIndex(Path(index_dir)), articles
+    with engine_of(Path(index_dir)) as engine:
+        yield engine, articles
 
 
 def test_exact_phrase_ranks_above_scattered_words(small):
-    live, _ = small
-    with live.searcher() as (_v, s):
-        hits = search(s, "义诊 活动").hits
+    s, _ = small
+    hits = search(s, "义诊 活动").hits
     assert [h.id for h in hits] == ["a-p1", "a-p2"] or hits[0].id == "a-p1"
-    with live.searcher() as (_v, s):
-        hits = search(s, "医院 义诊").hits
+    hits = search(s, "医院 义诊").hits
     # "…之后，医院又组织…" has both words apart; "医院在社区开展义诊" too, but neither adjacent:
     assert {h.id for h in hits} == {"a-p1", "a-p2"}
 
 
 def test_text_match_ranks_above_heading_only_match(small):
-    live, _ = small
-    with live.searcher() as (_v, s):
-        hits = search(s, "ECMO").hits
+    s, _ = small
+    hits = search(s, "ECMO").hits
     assert [h.id for h in hits] == ["c-p1", "b-p1"]
     assert hits[0].highlight == "患者经 <mark>ECMO</mark> 救治转危为安。"
     assert hits[1].highlight == "中心引进设备，提高救治能力。"
 
 
 def test_markup_in_articles_comes_back_escaped(small):
-    live, _ = small
-    with live.searcher() as (_v, s):
-        hit = search(s, "script").hits[0]
+    s, _ = small
+    hit = search(s, "script").hits[0]
     assert "<script>" not in hit.highlight
     assert hit.highlight == (
         "本文含有&lt;<mark>script</mark>&gt;alert(1)&lt;/<mark>script</mark>&gt;"
@@ -184,9 +183,8 @@ def test_markup_in_articles_comes_back_escaped(small):
 
 
 def test_snippet_is_cut_around_the_match_at_sentence_ends(small):
-    live, _ = small
-    with live.searcher() as (_v, s):
-        hit = search(s, "妇幼保健院").hits[0]
+    s, _ = small
+    hit = search(s, "妇幼保健院").hits[0]
     assert hit.id == "d-p1"
     assert "<mark>妇幼保健院</mark>" in hit.highlight
     plain = hit.highlight.replace("<mark>", "").replace("</mark>", "")
@@ -206,13 +204,13 @@ def test_snippet_marks_whole_literals():
 # --- paging and validation -----------------------------------------------------------
 
 
-def test_pagination_is_consistent(searcher):
-    full = search(searcher, "医院", size=100)
+def test_pagination_is_consistent(engine):
+    full = search(engine, "医院", size=100)
     assert full.total > 25
-    pages = [search(searcher, "医院", page=p, size=10) for p in (1, 2, 3)]
+    pages = [search(engine, "医院", page=p, size=10) for p in (1, 2, 3)]
     assert all(p.total == full.total for p in pages)
     assert [h.id for p in pages for h in p.hits] == [h.id for h in full.hits[:30]]
-    beyond = search(searcher, "医院", page=full.total // 10 + 2, size=10)
+    beyond = search(engine, "医院", page=full.total // 10 + 2, size=10)
     assert beyond.hits == [] and beyond.total == full.total
 
 
@@ -220,16 +218,16 @@ def test_pagination_is_consistent(searcher):
 @pytest.mark.parametrize(
     "query", ["院 中", "医 人", "医院 健康", "医院 OR 患者 中", "院 不存在的词xyz 中"]
 )
-def test_multi_keyword_pages_continue_each_other(searcher, query, group):
+def test_multi_keyword_pages_continue_each_other(engine, query, group):
     """Issue 11.18: the proximity re-rank looked at max(page × size, 50) results, so the
     order changed with the page and hits repeated or went missing across pages."""
-    full = search(searcher, query, size=100, group=group)
+    full = search(engine, query, size=100, group=group)
     assert full.total > 3 or group
     expected = [h.id for h in full.hits]
     for size in (3, 7, 10, 25):
         seen: list[str] = []
         for page in range(1, 100 // size + 1):
-            result = search(searcher, query, page=page, size=size, group=group)
+            result = search(engine, query, page=page, size=size, group=group)
             assert result.total == full.total
             seen += [h.id for h in result.hits]
         assert len(seen) == len(set(seen)), f"size {size}: a hit repeated across pages"
@@ -243,23 +241,23 @@ def test_multi_keyword_pages_continue_each_other(searcher, query, group):
      ("医院", 1, 0, "invalid_size"), ("医院", 1, 101, "invalid_size"),
      ("医院", 1001, 10, "page_too_deep")],
 )
-def test_invalid_input_raises_query_error(searcher, query, page, size, code):
+def test_invalid_input_raises_query_error(engine, query, page, size, code):
     with pytest.raises(QueryError) as err:
-        search(searcher, query, page=page, size=size)
+        search(engine, query, page=page, size=size)
     assert err.value.code == code
 
 
-def test_get_article_in_order_with_highlights(searcher, seed_articles):
+def test_get_article_in_order_with_highlights(engine, seed_articles):
     article = seed_articles[0]
-    view = get_article(searcher, article.id, "ECMO")
+    view = get_article(engine, article.id, "ECMO")
     assert view is not None and view.title == article.title
     assert [p.number for p in view.paragraphs] == [p.number for p in article.paragraphs]
     assert [p.text for p in view.paragraphs] == [p.text for p in article.paragraphs]
     assert view.matched_paragraphs
     assert all("<mark>ECMO</mark>" in view.paragraphs[n - 1].highlight
                for n in view.matched_paragraphs)
-    assert get_article(searcher, "../../etc/passwd") is None
-    assert get_article(searcher, "no-such-article") is None
+    assert get_article(engine, "../../etc/passwd") is None
+    assert get_article(engine, "no-such-article") is None
 
 
 def test_time_budget_returns_a_partial_result(tmp_path):
@@ -274,16 +272,16 @@ def test_time_budget_returns_a_partial_result(tmp_path):
             for doc in article_documents(article):
                 writer.add_document(**doc)
     ix.close()
-    with LiveIndex(tmp_path).searcher() as (_v, s):
-        assert len(s.reader().leaf_readers()) == 2
+    with engine_of(tmp_path) as s:
+        assert len(s.searcher.reader().leaf_readers()) == 2
         full = search(s, "医院")
         cut = search(s, "医院", time_budget=0.0)
     assert (full.partial, full.total) == (False, 700)
     assert cut.partial and cut.total == 400 and len(cut.hits) == 10
 
 
-def test_a_question_falls_back_to_ranking_by_words_matched(searcher):
-    result = search(searcher, "垫江县人民医院是哪一年引进ECMO设备的？")
+def test_a_question_falls_back_to_ranking_by_words_matched(engine):
+    result = search(engine, "垫江县人民医院是哪一年引进ECMO设备的？")
     assert not result.matched_all and result.total > 0
     top = result.hits[0]
     assert "2024年医院在全县率先引进ECMO设备" in top.text
@@ -294,28 +292,29 @@ def test_a_question_falls_back_to_ranking_by_words_matched(searcher):
     assert "<mark>引进ECMO设备</mark>" in top.highlight  # adjacent matches merge into one mark
 
 
-def test_matched_words_count_the_query_words_not_their_synonyms(searcher):
+def test_matched_words_count_the_query_words_not_their_synonyms(tmp_path):
     """Issue 11.19: "新冠 不存在的词xyz" listed 4 words but said 匹配 2/7: the counts took
     every synonym literal as a word of its own."""
-    synonyms = read_synonyms(SEEDS / "synonyms.txt")
-    assert "新型冠状病毒" in synonyms["新冠"]
-    for query in ("新冠 不存在的词xyz", "ECMO 不存在的词xyz", "ECMO 人工肺"):
-        result = search(searcher, query, synonyms=synonyms)
-        assert result.hits, query
-        words = result.words or query.split()
-        for hit in result.hits:
-            assert hit.query_words == len(words), (query, hit.query_words, words)
-            assert 0 < hit.matched_words <= hit.query_words
+    sync(SEEDS, tmp_path, full=True)  # with the seeds' synonyms.txt
+    with engine_of(tmp_path) as engine:
+        assert "新型冠状病毒" in engine.synonyms["新冠"]
+        for query in ("新冠 不存在的词xyz", "ECMO 不存在的词xyz", "ECMO 人工肺"):
+            result = search(engine, query)
+            assert result.hits, query
+            words = result.words or query.split()
+            for hit in result.hits:
+                assert hit.query_words == len(words), (query, hit.query_words, words)
+                assert 0 < hit.matched_words <= hit.query_words
 
 
-def test_and_queries_do_not_fall_back_when_something_matches_all(searcher):
-    result = search(searcher, "ECMO 呼吸衰竭")
+def test_and_queries_do_not_fall_back_when_something_matches_all(engine):
+    result = search(engine, "ECMO 呼吸衰竭")
     assert result.matched_all and result.words == []
     assert all(h.matched_words == h.query_words == 2 for h in result.hits)
 
 
-def test_quoted_phrase_never_falls_back(searcher):
-    result = search(searcher, '"ECMO呼吸衰竭设备"')
+def test_quoted_phrase_never_falls_back(engine):
+    result = search(engine, '"ECMO呼吸衰竭设备"')
     assert result.total == 0 and result.matched_all
 
 
@@ -330,7 +329,7 @@ def test_traditional_and_simplified_find_each_other(tmp_path, query, marked):
         _article("u", "简体二", ["感谢两癌筛查，让我及早得到治疗。"]),
     ]
     build_from_articles(articles, tmp_path)
-    with LiveIndex(tmp_path).searcher() as (_v, s):
+    with engine_of(tmp_path) as s:
         hits = search(s, query).hits
         simplified = search(s, "两癌筛查").hits
     assert {h.article_id for h in hits} == {"s", "t"} or {h.article_id for h in hits} == {"t", "u"}
@@ -341,9 +340,9 @@ def test_traditional_and_simplified_find_each_other(tmp_path, query, marked):
     assert "<mark>兩癌篩查</mark>" in next(h for h in simplified if h.article_id == "t").highlight
 
 
-def test_grouping_keeps_two_paragraphs_per_article(searcher):
-    flat = search(searcher, "医院", size=100)
-    grouped = search(searcher, "医院", size=100, group=True)
+def test_grouping_keeps_two_paragraphs_per_article(engine):
+    flat = search(engine, "医院", size=100)
+    grouped = search(engine, "医院", size=100, group=True)
     assert grouped.grouped and not flat.grouped
     per_article: dict[str, int] = {}
     for hit in grouped.hits:
@@ -353,7 +352,7 @@ def test_grouping_keeps_two_paragraphs_per_article(searcher):
     for hit in grouped.hits:
         shown_plus_more[hit.article_id] = per_article[hit.article_id] + hit.more_in_article
     flat_counts: dict[str, int] = {}
-    for cid in ids(searcher, "医院"):  # every page
+    for cid in ids(engine, "医院"):  # every page
         aid = cid.rsplit("-p", 1)[0]
         flat_counts[aid] = flat_counts.get(aid, 0) + 1
     assert shown_plus_more == flat_counts  # nothing lost: shown + "more" = all matches
@@ -362,15 +361,11 @@ def test_grouping_keeps_two_paragraphs_per_article(searcher):
 
 
 def test_words_found_nowhere_back_off_to_two_character_pieces(small):
-    from searchsvc.substrings import VersionSubstrings
-
-    live, _ = small
-    with live.searcher() as (_v, s):
-        words = [Keyword("医院", "医院"), Keyword("义诊活", "义诊活"), Keyword("ecno", "ecno")]
-        subs = VersionSubstrings.from_searcher(s)
-        assert [k.literal for k in back_off(subs, words)] == ["医院", "义诊活", "ecno"]
-        glued = [Keyword("义诊史", "义诊史")]  # not in any paragraph: split
-        assert [k.literal for k in back_off(subs, glued)] == ["义诊", "诊史"]
+    s, _ = small
+    words = [Keyword("医院", "医院"), Keyword("义诊活", "义诊活"), Keyword("ecno", "ecno")]
+    assert [k.literal for k in back_off(s, words)] == ["医院", "义诊活", "ecno"]
+    glued = [Keyword("义诊史", "义诊史")]  # not in any paragraph: split
+    assert [k.literal for k in back_off(s, glued)] == ["义诊", "诊史"]
 
 
 def test_keywords_close_together_rank_higher(tmp_path):
@@ -380,7 +375,7 @@ def test_keywords_close_together_rank_higher(tmp_path):
         _article("near", "近", [f"{filler}医院今年引进了新的设备。"]),
     ]
     build_from_articles(articles, tmp_path)
-    with LiveIndex(tmp_path).searcher() as (_v, s):
+    with engine_of(tmp_path) as s:
         hits = search(s, "医院 引进").hits
     assert [h.article_id for h in hits] == ["near", "far"]
 
@@ -391,8 +386,8 @@ def test_keywords_close_together_rank_higher(tmp_path):
      ("DRG", "DRG"), ("drg医保", "DRG医保"), ("97.67%", "97.67"), ("ＭＤＴ", "MDT"),
      ("2024年", "2024年"), ("3.2万", "3.2万")],
 )
-def test_mixed_scripts_are_searchable_as_the_reader_sees_them(searcher, query, marked):
-    hits = search(searcher, query).hits
+def test_mixed_scripts_are_searchable_as_the_reader_sees_them(engine, query, marked):
+    hits = search(engine, query).hits
     assert hits, query
     assert f"<mark>{marked}</mark>" in hits[0].highlight
 
@@ -408,7 +403,7 @@ def test_filters_by_source_and_date_and_sort_by_date(tmp_path):
         with_(_article("c", "丙", ["医院新闻三。"]), date="2018-03-01", source="feeds/a.jsonl"),
     ]
     build_from_articles(articles, tmp_path)
-    with LiveIndex(tmp_path).searcher() as (_v, s):
+    with engine_of(tmp_path) as s:
         def ids_for(**kw):
             return [h.article_id for h in search(s, "医院", filters=Filters(**kw)).hits]
 
@@ -421,14 +416,14 @@ def test_filters_by_source_and_date_and_sort_by_date(tmp_path):
         assert err.value.code == "invalid_from"
 
 
-def test_grouping_with_a_filter_and_an_exclusion(searcher):
+def test_grouping_with_a_filter_and_an_exclusion(engine):
 
     only = Filters(source="000_eacc438995d2ea0a.txt")
-    result = search(searcher, "医院 -ECMO", group=True, filters=only, size=100)
+    result = search(engine, "医院 -ECMO", group=True, filters=only, size=100)
     assert result.total > 0 and result.total == len(result.hits)
     assert all(h.source == "000_eacc438995d2ea0a.txt" for h in result.hits)
     assert all("ECMO" not in h.text for h in result.hits)
-    flat = search(searcher, "医院 -ECMO", filters=only, size=100)
+    flat = search(engine, "医院 -ECMO", filters=only, size=100)
     per_article: dict[str, int] = {}
     for hit in flat.hits:
         per_article[hit.article_id] = per_article.get(hit.article_id, 0) + 1

@@ -14,16 +14,18 @@ import random
 import shutil
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import engine_of
 from whoosh import index as whoosh_index
 
 from searchsvc.analysis import squeeze_text
 from searchsvc.corpus import Article, Paragraph
-from searchsvc.indexing import LiveIndex, current_version
+from searchsvc.engine import EmbeddedEngine
+from searchsvc.indexing import current_version
 from searchsvc.lifecycle import build_from_articles, sync
 from searchsvc.query import Filters, parse_query
 from searchsvc.ranking import match_spec, rank
@@ -103,8 +105,8 @@ def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def opened(index_dir: Path) -> Iterator:
-    with closing(LiveIndex(index_dir)) as live, live.searcher() as (_version, s):
+def opened(index_dir: Path) -> Iterator[EmbeddedEngine]:
+    with engine_of(index_dir) as s:
         yield s
 
 
@@ -118,7 +120,7 @@ def _context(fields: dict) -> str:
 
 def live_fields(s) -> dict[int, dict]:
     """Stored fields of every live document, by global document number."""
-    return {n: s.stored_fields(n) for n in s.reader().all_doc_ids()}
+    return {n: s.stored_fields(n) for n in s.searcher.reader().all_doc_ids()}
 
 
 def squeezed(s) -> tuple[dict[int, str], dict[int, str]]:
@@ -156,9 +158,9 @@ ABSENT = [
 
 def test_documents_with_and_occurrences_equal_brute_force(corpus_index: Path):
     with opened(corpus_index) as s:
-        subs = VersionSubstrings.from_searcher(s)
+        subs = s.literals
         texts, _contexts = squeezed(s)
-        assert subs.documents == len(texts) == s.doc_count()
+        assert subs.documents == len(texts) == s.searcher.doc_count()
         literals: set[str] = set(ABSENT) | set(WORDS)
         for text in texts.values():
             literals |= substrings_of(text, range(1, 7))
@@ -192,7 +194,7 @@ def test_documents_with_and_occurrences_equal_brute_force(corpus_index: Path):
 )
 def test_normalised_and_surrogate_literals(corpus_index: Path, raw: str):
     with opened(corpus_index) as s:
-        subs = VersionSubstrings.from_searcher(s)
+        subs = s.literals
         texts, _contexts = squeezed(s)
         literal = squeeze_text(raw)
         expected = {n for n, t in texts.items() if literal in t}
@@ -205,7 +207,7 @@ def test_normalised_and_surrogate_literals(corpus_index: Path, raw: str):
 
 def test_empty_literal_matches_nothing(corpus_index: Path):
     with opened(corpus_index) as s:
-        subs = VersionSubstrings.from_searcher(s)
+        subs = s.literals
         assert subs.documents_with("") == set()
         assert subs.occurrences("") == 0
         assert not subs.occurs("")
@@ -216,7 +218,7 @@ def test_empty_literal_matches_nothing(corpus_index: Path):
 
 def test_occurs_in_title_subtitle_and_heading_only(corpus_index: Path):
     with opened(corpus_index) as s:
-        subs = VersionSubstrings.from_searcher(s)
+        subs = s.literals
         texts, contexts = squeezed(s)
         for raw in (TITLE_ONLY, SUBTITLE_ONLY, HEADING_ONLY, "题眼", "丙丁", "戊", "title"):
             literal = squeeze_text(raw)
@@ -232,7 +234,7 @@ def test_occurs_in_title_subtitle_and_heading_only(corpus_index: Path):
 
 def test_occurs_equals_brute_force_over_texts_and_contexts(corpus_index: Path):
     with opened(corpus_index) as s:
-        subs = VersionSubstrings.from_searcher(s)
+        subs = s.literals
         texts, contexts = squeezed(s)
         literals = set(ABSENT)
         for c in set(contexts.values()):
@@ -282,7 +284,7 @@ def _feed(ids: list[int], rng_seed: int, changed: dict[int, str] | None = None) 
 
 
 def _assert_view_matches_brute_force(s) -> None:
-    subs = VersionSubstrings.from_searcher(s)
+    subs = s.literals
     texts, contexts = squeezed(s)
     assert subs.documents == len(texts)
     literals = set(ABSENT) | {squeeze_text(w) for w in WORDS}
@@ -334,9 +336,9 @@ def test_deleted_articles_no_longer_match(tmp_path: Path):
     summary = sync(seeds, index_dir)
     assert (summary.added, summary.updated, summary.deleted) == (1, 1, 2)
     with opened(index_dir) as s:
-        leaves = [leaf for leaf, _offset in s.reader().leaf_readers()]
+        leaves = [leaf for leaf, _offset in s.searcher.reader().leaf_readers()]
         assert len(leaves) >= 2 and any(leaf.has_deletions() for leaf in leaves)
-        subs = VersionSubstrings.from_searcher(s)
+        subs = s.literals
         for gone in (_marker(3), _marker(9), _title_marker(3), _title_marker(9), _marker(5)):
             assert subs.documents_with(gone) == set(), gone
             assert not subs.occurs(gone), gone
@@ -356,11 +358,11 @@ def test_deleted_articles_no_longer_match(tmp_path: Path):
     summary = sync(seeds, index_dir)
     assert summary.deleted == 6 and summary.added == 0
     with opened(index_dir) as s:
-        assert len(s.reader().leaf_readers()) == len(leaves)
-        subs = VersionSubstrings.from_searcher(s)
+        assert len(s.searcher.reader().leaf_readers()) == len(leaves)
+        subs = s.literals
         assert not subs.occurs(_marker(22)) and not subs.occurs(_title_marker(22))
         assert search(s, f'"{_marker(22)}"', time_budget=60).total == 0
-        assert subs.documents == s.doc_count() == 3 * 13
+        assert subs.documents == s.searcher.doc_count() == 3 * 13
         _assert_view_matches_brute_force(s)
 
 
@@ -400,10 +402,10 @@ def test_build_saves_arrays_equal_to_in_memory_ones(corpus_index: Path):
     version_dir = corpus_index / current_version(corpus_index)
     _assert_saved_arrays_complete(version_dir)
     with opened(corpus_index) as s:
-        (leaf, _offset), = s.reader().leaf_readers()
+        (leaf, _offset), = s.searcher.reader().leaf_readers()
         built = SegmentSubstrings.from_reader(leaf)
         # The arrays describe what the segment stores, document by document.
-        assert built.size == s.doc_count_all() == sum(len(a.paragraphs) for a in _corpus())
+        assert built.size == s.searcher.doc_count_all() == sum(len(a.paragraphs) for a in _corpus())
         for n in range(built.size):
             fields = s.stored_fields(n)
             assert built.doc_len[n] == len(squeeze_text(fields["text"]).encode("utf-16-be")) // 2
@@ -428,9 +430,9 @@ def test_updates_and_merges_keep_arrays_complete(tmp_path: Path):
         version_dir = index_dir / current_version(index_dir)
         _assert_saved_arrays_complete(version_dir)
         with opened(index_dir) as s:
-            counts.append(len(s.reader().leaf_readers()))
+            counts.append(len(s.searcher.reader().leaf_readers()))
             _assert_view_matches_brute_force(s)
-            assert VersionSubstrings.from_searcher(s).occurs(_marker(1)) == (1 <= step < 3)
+            assert s.literals.occurs(_marker(1)) == (1 <= step < 3)
     assert max(counts) >= 5 and counts[-1] < max(counts), counts  # a merge happened
 
 
@@ -447,10 +449,10 @@ def test_segments_without_saved_arrays_are_built_in_memory_then_saved(
     for path in saved:
         path.unlink()
     with opened(corpus_index) as s:
-        reference = VersionSubstrings.from_searcher(s)
+        reference = s.literals
         texts, _contexts = squeezed(s)
     with opened(copy) as s:
-        subs = VersionSubstrings.from_searcher(s)
+        subs = s.literals
         assert not isinstance(subs.segments[0].data.text.base, np.memmap)
         for raw in [*WORDS, *ABSENT, TITLE_ONLY]:
             literal = squeeze_text(raw)
@@ -509,7 +511,7 @@ def test_and_or_exclusion_totals_equal_brute_force(corpus_index: Path):
     ]
     nonzero = 0
     with opened(corpus_index) as s:
-        subs = VersionSubstrings.from_searcher(s)
+        subs = s.literals
         texts, contexts = squeezed(s)
         article_of = {n: f["article_id"] for n, f in live_fields(s).items()}
         id_of = {n: f["id"] for n, f in live_fields(s).items()}
@@ -553,7 +555,7 @@ def _passes(fields: dict, filters: Filters) -> bool:
 )
 def test_filters_equal_brute_force(corpus_index: Path, filters: Filters):
     with opened(corpus_index) as s:
-        subs = VersionSubstrings.from_searcher(s)
+        subs = s.literals
         texts, contexts = squeezed(s)
         fields = live_fields(s)
         for word in ("医院", "ecmo", "𠀀", "ab"):
@@ -583,7 +585,7 @@ def test_a_to_date_alone_excludes_undated_paragraphs(tmp_path: Path):
 
 def test_squeezed_text_of_every_document_equals_its_stored_text_squeezed(corpus_index: Path):
     with opened(corpus_index) as s:
-        subs = VersionSubstrings.from_searcher(s)
+        subs = s.literals
         texts, _contexts = squeezed(s)
         assert texts and {n: subs.squeezed_text(n) for n in texts} == texts
 
@@ -617,7 +619,7 @@ def test_damaged_arrays_are_rebuilt_in_memory_then_written_again(
     with opened(corpus_index) as s:
         texts, _contexts = squeezed(s)
     with opened(copy) as s:
-        subs = VersionSubstrings.from_searcher(s)
+        subs = s.literals
         for raw in [*WORDS, *ABSENT]:
             literal = squeeze_text(raw)
             assert subs.documents_with(literal) == {n for n, t in texts.items() if literal in t}
@@ -651,7 +653,7 @@ def test_readers_of_one_version_share_one_view_and_a_new_version_gets_its_own(tm
     build_from_articles(articles, tmp_path)
     with opened(tmp_path) as s:
         assert current_version(tmp_path) != first
-        assert VersionSubstrings.from_searcher(s).documents == 5
+        assert s.literals.documents == 5
 
 
 def test_a_short_list_is_the_head_of_the_long_one(corpus_index: Path):
@@ -659,7 +661,7 @@ def test_a_short_list_is_the_head_of_the_long_one(corpus_index: Path):
     score is too far below): the short list must still be the long list's head."""
     rng = random.Random(11)
     with opened(corpus_index) as s:
-        subs = VersionSubstrings.from_searcher(s)
+        subs = s.literals
         for _ in range(60):
             query, _groups, _excluded = _random_query(rng)
             spec = match_spec(parse_query(query))

@@ -13,14 +13,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, abort, jsonify, render_template, request
+from flask import Flask, Response, abort, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..analysis import warm_up
 from ..config import Settings, load_settings
-from ..indexing import IndexMissingError, LiveIndex
-from ..search import QueryError
+from ..engine import EmbeddedBackend, Engine
+from ..indexing import IndexMissingError
+from ..query import QueryError
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +81,15 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     app.json.mimetype = "application/json; charset=utf-8"  # type: ignore[attr-defined]
     warm_up()  # the first search should not pay for loading jieba's dictionary
-    index = app.extensions["searchsvc.index"] = LiveIndex(
-        Path(app.config["INDEX_DIR"]), check_interval=app.config["RELOAD_INTERVAL"]
+    app.extensions["searchsvc.backend"] = EmbeddedBackend(
+        Path(app.config["INDEX_DIR"]),
+        check_interval=app.config["RELOAD_INTERVAL"],
+        time_budget=app.config["SEARCH_TIME_BUDGET_MS"] / 1000,
     )
 
     from . import admin, api, observe, ops, pages, ratelimit
 
-    observe.install(app, index)
+    observe.install(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
@@ -117,8 +120,12 @@ def create_app(
     return app
 
 
-def live_index(app: Flask) -> LiveIndex:
-    return app.extensions["searchsvc.index"]
+def current_engine() -> Engine:
+    """The engine of the index version this request reads: taken once per request, so a
+    version switch never changes (or closes) what a request is reading."""
+    if "engine" not in g:
+        g.engine = current_app.extensions["searchsvc.backend"].engine()
+    return g.engine
 
 
 def _wants_json() -> bool:

@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
-from ..search import MAX_QUERY_CHARS, QueryError, get_article, search
-from . import ApiError, live_index
-from .observe import note_hits
-from .params import filters_param, group_param, paging, query_param, time_budget
+from ..query import MAX_QUERY_CHARS, QueryError
+from ..search import get_article
+from . import ApiError, current_engine
+from .params import query_param, run_search
 
 bp = Blueprint("api", __name__)
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -20,15 +20,7 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
 @bp.get("/api/search")
 def api_search() -> Any:
-    query = query_param()
-    page, size = paging(current_app.config["PAGE_SIZE"])
-    with live_index(current_app).searcher() as (_version, searcher):
-        result = search(
-            searcher, query, page=page, size=size, time_budget=time_budget(),
-            group=group_param("none"), synonyms=live_index(current_app).synonyms(),
-            filters=filters_param(),
-        )
-    note_hits(result.total, result.partial)
+    result = run_search("none")
     return jsonify(
         {
             "query": result.query,
@@ -54,16 +46,13 @@ def api_suggest() -> Any:
     prefix = query_param()
     if len(prefix) > MAX_QUERY_CHARS:
         raise QueryError("query_too_long", f"q longer than {MAX_QUERY_CHARS} characters")
-    suggestions = live_index(current_app).suggester().complete(prefix)
+    suggestions = current_engine().suggestions(prefix)
     return jsonify({"query": prefix, "suggestions": suggestions})
 
 
 @bp.get("/api/articles/<article_id>")
 def api_article(article_id: str) -> Any:
-    with live_index(current_app).searcher() as (_version, searcher):
-        article = get_article(
-            searcher, article_id, query_param(), live_index(current_app).synonyms()
-        )
+    article = get_article(current_engine(), article_id, query_param())
     if article is None:
         raise ApiError(404, "article_not_found", f"no article with id {article_id!r}")
     data = asdict(article)

@@ -18,6 +18,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -33,7 +34,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ..indexing import IndexMissingError, LiveIndex
+from ..engine import Engine
+from ..indexing import IndexMissingError
 
 access_log = logging.getLogger("searchsvc.access")
 
@@ -47,8 +49,8 @@ class IndexCollector(Collector):
     """``searchsvc_index_documents`` and ``searchsvc_index_info{version}``, read from the
     index at scrape time (not stored per process: nothing stale, one version label)."""
 
-    def __init__(self, index: LiveIndex):
-        self.index = index
+    def __init__(self, engine: Callable[[], Engine]):
+        self.engine = engine  # the engine of the request being answered (the scrape)
 
     def collect(self) -> Any:
         documents = GaugeMetricFamily(
@@ -58,9 +60,9 @@ class IndexCollector(Collector):
             "searchsvc_index_info", "The index version in use (label)", labels=["version"]
         )
         try:
-            with self.index.searcher() as (version, searcher):
-                documents.add_metric([], searcher.doc_count())
-                info.add_metric([version], 1)
+            engine = self.engine()
+            documents.add_metric([], engine.documents)
+            info.add_metric([engine.version], 1)
         except IndexMissingError:
             pass
         yield documents
@@ -70,7 +72,7 @@ class IndexCollector(Collector):
 class Metrics:
     """The app's metrics, in a registry of its own (several apps may live in one process)."""
 
-    def __init__(self, index: LiveIndex) -> None:
+    def __init__(self, engine: Callable[[], Engine]) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "searchsvc_requests", "HTTP requests by method, route and status",
@@ -94,7 +96,7 @@ class Metrics:
             # Every worker's files, added up; this process's own registry is not read.
             self.exposed = CollectorRegistry()
             multiprocess.MultiProcessCollector(self.exposed)
-        self.exposed.register(IndexCollector(index))
+        self.exposed.register(IndexCollector(engine))
 
     def exposition(self) -> Response:
         return Response(generate_latest(self.exposed), mimetype=CONTENT_TYPE_LATEST)
@@ -118,9 +120,11 @@ def metrics(app: Flask | None) -> Metrics:
     return (app or current_app).extensions["searchsvc.metrics"]
 
 
-def install(app: Flask, index: LiveIndex) -> None:
+def install(app: Flask) -> None:
     """Hook request ids, access logging and metrics into ``app``."""
-    app.extensions["searchsvc.metrics"] = Metrics(index)
+    from . import current_engine
+
+    app.extensions["searchsvc.metrics"] = Metrics(current_engine)
 
     @app.before_request
     def _start() -> None:

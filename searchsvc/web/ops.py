@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, jsonify
 
 from ..indexing import IndexMissingError
 from ..search import search
-from . import ApiError, live_index
+from . import ApiError, current_engine
 from .observe import metrics
 
 bp = Blueprint("ops", __name__)
@@ -18,21 +18,19 @@ bp = Blueprint("ops", __name__)
 @bp.get("/healthz")
 def healthz() -> Any:
     """Liveness: the process answers; reports the index version in use."""
-    index = live_index(current_app)
     try:
-        with index.searcher() as (version, searcher):
-            documents = searcher.doc_count()
+        engine = current_engine()
     except IndexMissingError:
         # Alive but not ready (see /readyz): restarting would not build the index.
         return jsonify({"status": "ok", "index": "missing", "version": None, "built_at": None,
                         "documents": 0, "articles": 0})
-    meta = index.meta()
+    meta = engine.meta()
     return jsonify(
         {
             "status": "ok",
-            "version": version,
+            "version": engine.version,
             "built_at": meta.built_at if meta else None,
-            "documents": documents,
+            "documents": engine.documents,
             "articles": meta.articles if meta else None,
         }
     )
@@ -42,12 +40,11 @@ def healthz() -> Any:
 def readyz() -> Any:
     """Ready when the index is open and answers a search (503 otherwise)."""
     try:
-        with live_index(current_app).searcher() as (version, searcher):
-            documents = searcher.doc_count()
-            search(searcher, "的", size=1, time_budget=0.05)
+        engine = current_engine()
+        search(engine, "的", size=1, time_budget=0.05)
     except IndexMissingError:
         raise ApiError(503, "index_missing", "the index is not built yet") from None
-    return jsonify({"status": "ready", "version": version, "documents": documents})
+    return jsonify({"status": "ready", "version": engine.version, "documents": engine.documents})
 
 
 @bp.get("/metrics")

@@ -13,10 +13,10 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 
-from ..search import QueryError, SearchResult, filter_choices, get_article, search
-from . import live_index
-from .observe import note_hits
-from .params import filters_param, group_param, paging, query_param, time_budget
+from ..query import QueryError
+from ..search import SearchResult, get_article
+from . import current_engine
+from .params import paging, query_param, run_search
 
 bp = Blueprint("pages", __name__)
 
@@ -58,17 +58,10 @@ def index() -> Any:
     error: QueryError | None = None
     status = 200
     try:
-        page, size = paging(current_app.config["PAGE_SIZE"])
+        paging(current_app.config["PAGE_SIZE"])  # a bad page is an error even without q
         if query.strip():
-            with live_index(current_app).searcher() as (_version, searcher):
-                result = search(
-                    searcher, query, page=page, size=size, time_budget=time_budget(),
-                    group=group_param("article"),  # the page groups by article by default
-                    synonyms=live_index(current_app).synonyms(),
-                    filters=filters_param(),
-                )
-                sources, has_dates = filter_choices(searcher)
-            note_hits(result.total, result.partial)
+            result = run_search("article")  # the page groups by article by default
+            sources, has_dates = current_engine().filter_choices()
     except QueryError as err:
         error, status = err, 400
     return render_template(
@@ -80,8 +73,7 @@ def index() -> Any:
 @bp.get("/articles/<article_id>")
 def article(article_id: str) -> Any:
     query = query_param()
-    with live_index(current_app).searcher() as (_version, searcher):
-        view = get_article(searcher, article_id, query, live_index(current_app).synonyms())
+    view = get_article(current_engine(), article_id, query)
     if view is None:
         abort(404, description="找不到这篇文章（article not found）")
     return render_template("article.html", query=query, article=view)

@@ -1,4 +1,5 @@
-"""Request parameters, parsed once with types and bounds (a clear 400 otherwise)."""
+"""Request parameters, parsed once with types and bounds (a clear 400 otherwise), and the
+one search both the page and the API run with them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import re
 
 from flask import current_app, request
 
-from ..search import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, Filters, QueryError
+from ..query import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, Filters, QueryError
+from ..search import SearchResult, search
+from . import current_engine
+from .observe import note_hits
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
@@ -59,3 +63,17 @@ def filters_param() -> Filters:
         date_to=args.get("to") or None,
         sort=args.get("sort") or "relevance",
     )
+
+
+def run_search(default_group: str) -> SearchResult:
+    """The request's search (``q``, ``page``, ``size``, ``group``, filters) on the version
+    it reads; the page (grouped by default) and the API (not) differ only in that default
+    and in how they render the result."""
+    query = query_param()
+    page, size = paging(current_app.config["PAGE_SIZE"])
+    result = search(
+        current_engine(), query, page=page, size=size, time_budget=time_budget(),
+        group=group_param(default_group), filters=filters_param(),
+    )
+    note_hits(result.total, result.partial)
+    return result
