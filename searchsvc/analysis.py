@@ -1,22 +1,17 @@
-"""Text analysis: normalisation and the Whoosh analysers built on it.
+"""Text analysis: normalisation, squeezing, jieba words, and the Whoosh tokenizer built on them.
 
 In: raw paragraph or query text (``str``). Out: normalised text with a map back to the
-original characters, and Whoosh token streams for two kinds of field:
-
-* ``JiebaTokenizer`` — jieba search-mode words (the same words, in the same order, as
-  ``jieba.cut_for_search``). ``pos`` is the ordinal of the jieba word the token comes
-  from (sub-words of a long word share its position, so phrases still line up) and
-  ``startchar``/``endchar`` are offsets into the *original* text, so highlights are exact.
-  Punctuation and whitespace are not tokens. Indexes the text field (the lexicon behind
-  did-you-mean and autocomplete); without positions or offsets it takes a fast path.
-* ``GramTokenizer`` — every character and every pair of adjacent characters of the
-  *squeezed* text. No longer in the schema (literal recall is ``substrings``' suffix
-  arrays over the same squeezed text); kept because older indexes name it in their TOC.
+original characters (so highlights mark exactly what was written), the "squeezed" text
+literal matching compares (only letters, digits and CJK), and jieba search-mode words.
 
 Both sides (index and query) pass through ``normalize``: NFKC (full-width → half-width),
 case folding, and Traditional → Simplified Chinese (OpenCC), so either script finds both.
-The tokenizer classes are pickled into the index's table of contents:
-keep them top-level here, with this import path.
+
+``JiebaTokenizer`` indexes the text field with the words of ``jieba_words`` (the same words,
+in the same order, as ``jieba.cut_for_search``, minus punctuation): the lexicon behind
+did-you-mean and autocomplete. The field keeps frequencies only, so the tokenizer produces
+no positions or offsets. It is pickled into the index's table of contents: keep it
+top-level here, with this import path.
 """
 
 from __future__ import annotations
@@ -160,53 +155,22 @@ def squeeze_text(text: str) -> str:
     return "".join(filter(is_word_char, _fold(text)))
 
 
-@dataclass(frozen=True)
-class Word:
-    """One jieba search-mode token."""
-
-    text: str  # normalised
-    pos: int  # ordinal of the jieba word it belongs to
-    start: int  # offsets into the original text
-    end: int
-
-
 def warm_up() -> None:
     """Load jieba's dictionary now (about a second) rather than on the first query."""
     if not jieba.dt.initialized:
         jieba.dt.initialize()
 
 
-def jieba_words(text: str) -> Iterator[Word]:
-    """Search-mode jieba words of ``text`` (as ``jieba.cut_for_search``), minus punctuation."""
-    norm = normalize(text)
+def jieba_words(text: str) -> Iterator[str]:
+    """Search-mode jieba words of ``text``, normalised: the words of
+    ``jieba.cut_for_search``, in its order, minus punctuation and spaces."""
     warm_up()
     freq = jieba.dt.FREQ  # only filled by initialize()
-    pos = 0
-    start = 0
-    for word in jieba.dt.cut(norm.text):
-        width = len(word)
-        if any(map(is_word_char, word)):
-            # The same sub-words, in the same order, as jieba.Tokenizer.cut_for_search.
-            for n in (2, 3):
-                if width > n:
-                    for i in range(width - n + 1):
-                        sub = word[i : i + n]
-                        if freq.get(sub):
-                            yield Word(sub, pos, *norm.original_span(start + i, start + i + n))
-            yield Word(word, pos, *norm.original_span(start, start + width))
-            pos += 1
-        start += width
-
-
-def jieba_texts(text: str) -> Iterator[str]:
-    """The texts of ``jieba_words(text)``, without positions and offsets: what indexing a
-    frequency-only field needs (no per-word object and no offset map: ~2× faster)."""
-    warm_up()
-    freq = jieba.dt.FREQ
     for word in jieba.dt.cut(normalize(text).text):
         if not any(map(is_word_char, word)):
             continue
         width = len(word)
+        # The same sub-words, in the same order, as jieba.Tokenizer.cut_for_search.
         for n in (2, 3):
             if width > n:
                 for i in range(width - n + 1):
@@ -217,11 +181,11 @@ def jieba_texts(text: str) -> Iterator[str]:
 
 
 @lru_cache(maxsize=8192)
-def _short_text_words(text: str) -> tuple[Word, ...]:
+def _short_text_words(text: str) -> tuple[str, ...]:
     return tuple(jieba_words(text))
 
 
-def words_of(text: str) -> Iterable[Word]:
+def words_of(text: str) -> Iterable[str]:
     """``jieba_words``, memoised for short texts: every paragraph of an article repeats its
     title and heading, and queries repeat too."""
     return _short_text_words(text) if len(text) <= 200 else jieba_words(text)
@@ -298,7 +262,8 @@ def content_words(text: str) -> list[str]:
 
 
 class JiebaTokenizer(Tokenizer):
-    """Whoosh tokenizer: jieba search-mode words with ordinal positions and exact offsets."""
+    """Whoosh tokenizer of the text field: the words of ``jieba_words``, text only (the
+    field stores frequencies, not positions or offsets)."""
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self)
@@ -319,69 +284,16 @@ class JiebaTokenizer(Tokenizer):
         mode: str = "",
         **kwargs: object,
     ) -> Iterator[Token]:
+        if positions or chars:
+            raise ValueError("the text field keeps no positions or offsets")
         token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        if not (positions or chars or keeporiginal):  # indexing the text field
-            token.boost = 1.0
-            token.stopped = False
-            for text in jieba_texts(value):
-                token.text = text
-                yield token
-            return
-        for word in words_of(value):
-            token.text = word.text
-            token.boost = 1.0
-            token.stopped = False
-            if keeporiginal:
-                token.original = value[word.start : word.end]
-            if positions:
-                token.pos = start_pos + word.pos
-            if chars:
-                token.startchar = start_char + word.start
-                token.endchar = start_char + word.end
-            yield token
-
-
-class GramTokenizer(Tokenizer):
-    """Whoosh tokenizer: every unigram and bigram of the squeezed text, at position i."""
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self)
-
-    def __hash__(self) -> int:
-        return hash(type(self).__name__)
-
-    def __call__(
-        self,
-        value: str,
-        positions: bool = False,
-        chars: bool = False,
-        keeporiginal: bool = False,
-        removestops: bool = True,
-        start_pos: int = 0,
-        start_char: int = 0,
-        tokenize: bool = True,
-        mode: str = "",
-        **kwargs: object,
-    ) -> Iterator[Token]:
-        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        text = squeeze_text(value)
         token.boost = 1.0
         token.stopped = False
-        for i, ch in enumerate(text):
-            if positions:
-                token.pos = start_pos + i
-            token.text = ch
+        for text in jieba_words(value):
+            token.text = text
             yield token
-            if i + 1 < len(text):
-                token.text = text[i : i + 2]
-                yield token
 
 
 def jieba_analyzer() -> JiebaTokenizer:
     """The analyser of the text field."""
     return JiebaTokenizer()
-
-
-def gram_analyzer() -> GramTokenizer:
-    """The analyser of the former recall fields (older indexes' ``LiteralField``)."""
-    return GramTokenizer()

@@ -29,14 +29,12 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 from whoosh.codec import whoosh3
-from whoosh.fields import ID, STORED, TEXT, FieldType, Schema
-from whoosh.formats import Positions
+from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.searching import Searcher
 
 from .analysis import (
     SYNONYMS,
     USER_DICTIONARY,
-    gram_analyzer,
     jieba_analyzer,
     load_user_dictionary,
     read_synonyms,
@@ -85,15 +83,6 @@ def _cache_missing_length_columns() -> None:
 
 
 _cache_missing_length_columns()
-
-
-class LiteralField(FieldType):
-    """Unigrams and bigrams with positions. No longer in the schema (literal matching moved
-    to ``substrings``); kept because indexes written before pickled it in their TOC.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(Positions(), gram_analyzer(), scorable=False, stored=False)
 
 
 def make_schema() -> Schema:

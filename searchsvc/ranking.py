@@ -65,7 +65,7 @@ class MatchSpec:
 
 def _bm25_words(keywords: list[Keyword]) -> tuple[str, ...]:
     return tuple(
-        dict.fromkeys(w.text for k in keywords for form in k.forms for w in jieba_words(form))
+        dict.fromkeys(w for k in keywords for form in k.forms for w in jieba_words(form))
     )
 
 

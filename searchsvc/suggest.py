@@ -77,7 +77,7 @@ def add_articles(
     stop = stop_words()
     weights = dict(entries)
     for text in texts:
-        for word in {w.text for w in words_of(text)}:
+        for word in set(words_of(text)):
             if len(word) >= 2 and word not in stop and not word.isdigit():
                 weights[word] = weights.get(word, 0) + 1
     return with_titles(list(weights.items()), titles)

@@ -11,24 +11,16 @@ import sys
 from pathlib import Path
 
 import jieba
+import pytest
 
 from searchsvc.analysis import (
     JIEBA_CACHE_ENV,
-    GramTokenizer,
     JiebaTokenizer,
-    jieba_texts,
     jieba_words,
     normalize,
     squeeze,
     squeeze_text,
 )
-
-
-def tokens(tokenizer, text: str) -> list[tuple[str, int, int, int]]:
-    return [
-        (t.text, t.pos, t.startchar, t.endchar)
-        for t in tokenizer(text, positions=True, chars=True)
-    ]
 
 
 def test_normalize_folds_width_and_case():
@@ -52,55 +44,31 @@ def test_squeeze_keeps_only_word_characters_with_their_origin():
     assert squeeze_text("77.7万、50%") == "777万50"
 
 
-def test_jieba_tokens_match_cut_for_search_with_exact_offsets():
+def test_jieba_words_are_cut_for_search_without_punctuation():
     text = "2024年医院在全县率先引进ECMO设备，中华人民共和国"
-    toks = tokens(JiebaTokenizer(), text)
     expected = [w.lower() for w in jieba.cut_for_search(text) if w.strip("，")]
-    assert [t[0] for t in toks] == expected
-    for word, _pos, start, end in toks:
-        assert normalize(text[start:end]).text == word
-    assert ("ecmo", 7, 14, 18) in toks
-
-
-def test_jieba_positions_are_ordinal_and_subwords_share_their_word():
-    toks = tokens(JiebaTokenizer(), "中华人民共和国成立")
-    assert toks == [
-        ("中华", 0, 0, 2),
-        ("华人", 0, 1, 3),
-        ("人民", 0, 2, 4),
-        ("共和", 0, 4, 6),
-        ("共和国", 0, 4, 7),
-        ("中华人民共和国", 0, 0, 7),
-        ("成立", 1, 7, 9),
+    assert list(jieba_words(text)) == expected
+    assert list(jieba_words("中华人民共和国成立")) == [
+        "中华", "华人", "人民", "共和", "共和国", "中华人民共和国", "成立"
     ]
 
 
 def test_jieba_drops_punctuation_and_spaces():
-    assert [t[0] for t in tokens(JiebaTokenizer(), "“医院”，  ！")] == ["医院"]
+    assert list(jieba_words("“医院”，  ！")) == ["医院"]
 
 
-def test_jieba_offsets_survive_expanding_normalisation():
-    text = "……潼南区妇幼保健院"
-    toks = tokens(JiebaTokenizer(), text)
-    assert all(normalize(text[s:e]).text == w for w, _p, s, e in toks)
-    assert ("潼南", 0, 2, 4) in toks
-
-
-def test_gram_stream_has_every_unigram_and_bigram_at_its_position():
-    toks = [(t.text, t.pos) for t in GramTokenizer()("ＥＣ设备。", positions=True)]
-    assert toks == [("e", 0), ("ec", 0), ("c", 1), ("c设", 1), ("设", 2), ("设备", 2), ("备", 3)]
-
-
-def test_indexing_tokens_are_the_search_words_without_offsets(seed_articles):
-    """The fast path (no positions or offsets: how the text field is indexed) yields
-    exactly the words of ``jieba_words``, on every seed paragraph and on texts whose
-    normalisation changes their length."""
+def test_the_tokenizer_indexes_the_search_words(seed_articles):
+    """The text field's tokens are exactly ``jieba_words``, on every seed paragraph and on
+    texts whose normalisation changes their length."""
     texts = [p.text for a in seed_articles for p in a.paragraphs]
     texts += ["……潼南区妇幼保健院", "醫院發展ＥＣＭＯ", "ﬁle № 3½", "“十四五”时期，  "]
     for text in texts:
-        expected = [w.text for w in jieba_words(text)]
-        assert list(jieba_texts(text)) == expected, text
-        assert [t.text for t in JiebaTokenizer()(text)] == expected, text
+        assert [t.text for t in JiebaTokenizer()(text)] == list(jieba_words(text)), text
+
+
+def test_the_tokenizer_refuses_positions():
+    with pytest.raises(ValueError, match="no positions"):
+        list(JiebaTokenizer()("医院", positions=True))
 
 
 def test_jieba_words_of_empty_text():

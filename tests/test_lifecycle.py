@@ -368,7 +368,7 @@ def test_user_dictionary_and_synonyms_take_effect_on_rebuild(seeds: Path, tmp_pa
     sync(seeds, index_dir)
     with engine_of(index_dir) as s:
         assert not search(s, "人工肺").matched_all  # no literal match
-    assert "甲乙医疗联盟" not in [w.text for w in jieba_words("甲乙医疗联盟")]
+    assert "甲乙医疗联盟" not in list(jieba_words("甲乙医疗联盟"))
 
     (seeds / "userdict.txt").write_text("甲乙医疗联盟 50 nt\n", encoding="utf-8")
     (seeds / "synonyms.txt").write_text("ECMO 人工肺\n", encoding="utf-8")
@@ -376,7 +376,7 @@ def test_user_dictionary_and_synonyms_take_effect_on_rebuild(seeds: Path, tmp_pa
     assert summary.switched and summary.added == summary.articles
     version = current_version(index_dir)
     assert (index_dir / version / "userdict.txt").read_text().startswith("甲乙医疗联盟")
-    assert "甲乙医疗联盟" in [w.text for w in jieba_words("本院的甲乙医疗联盟今天成立")]
+    assert "甲乙医疗联盟" in list(jieba_words("本院的甲乙医疗联盟今天成立"))
     with engine_of(index_dir) as s:
         found = search(s, "人工肺")
         assert found.matched_all and found.total >= 1
