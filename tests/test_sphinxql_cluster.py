@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pymysql
@@ -209,6 +210,10 @@ def test_rewrites_and_deletes_leave_what_a_fresh_build_holds(running_cluster, tm
     assert engine.delete_articles("green", ["w-6", "w-7", "no-such-article"]) == 5 + 6
     now = [changed.get(n, a) for n, a in enumerate(first) if n not in (6, 7)]
     assert engine.count("green") == sum(len(a.paragraphs) for a in now)
+    # The figures BM25 needs are kept beside the tables, right after every write.
+    kept = SphinxEngine(running_cluster[1]).statistics("green")
+    assert kept.documents == engine.count("green")
+    assert kept == engine.recount("green")
     reader = engine.reader("green")
     assert [p["id"] for p in reader.article_paragraphs("w-4")] == ["w-4-p1"]
     assert reader.article_paragraphs("w-6") == []
@@ -250,6 +255,27 @@ def test_a_row_id_collision_is_reported_and_nothing_is_overwritten(running_clust
     rows = engine.reader("green").stored_fields(row_id(chunk_id(victim.id, 1)))
     assert rows["id"] == "other-p9"
     assert engine.count("green") == 1  # nothing of the colliding batch was written
+
+
+def test_counts_past_the_first_window_stay_exact(running_cluster):
+    """More matches, articles, sources and paragraphs than one server window (1,000)."""
+    engine = SphinxEngine(running_cluster[1])
+    engine.clear("green")
+    many = [replace(article(n, 3 if n % 3 == 0 else 2), source=f"s/{n}.jsonl")
+            for n in range(1200)]
+    long = replace(article(5000, 1100), source="long.jsonl")
+    engine.replace_articles("green", [*many, long])
+    reader = engine.reader("green")
+    spec = match_spec(parse_query("两癌筛查"))
+    plain = reader.rank(spec, 10)
+    assert (plain.total, plain.partial) == (400 * 3 + 800 * 2 + 1100, False)
+    grouped = reader.rank(spec, 3000, group=True)
+    assert (grouped.total, grouped.partial, len(grouped.hits)) == (1201 * 2, False, 1201 * 2)
+    assert grouped.collapsed == {"w-5000": 1098, **{f"w-{n}": 1 for n in range(0, 1200, 3)}}
+    paragraphs = reader.article_paragraphs("w-5000")
+    assert [p["paragraph"] for p in paragraphs] == list(range(1, 1101))
+    sources, dated = reader.filter_choices()
+    assert len(sources) == 1201 and "long.jsonl" in sources and dated
 
 
 def test_dates_sources_and_optional_fields_round_trip(running_cluster, tmp_path):

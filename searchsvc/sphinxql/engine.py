@@ -39,7 +39,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
 import pymysql
@@ -73,7 +73,12 @@ CANDIDATES = 1000
 PROBES = 4
 PROBE_CANDIDATES = 300
 WRITE_BATCH = 200  # rows per multi-row REPLACE
-MAX_ROWS = 1_000_000  # max_matches of the queries that must see every group
+# The server sets aside memory and time for max_matches up front (1,000,000 costs about a
+# second per query): queries that must see every group start small and grow.
+MAX_CANDIDATES = 65_536  # re-rank candidates of one grouped query, at most
+MAX_GROUPS = 131_072  # articles a grouped total is counted exactly over, at most
+PAGE = 1000
+STATS_ROW = {"blue": 2, "green": 3}  # rows of <table>_meta holding a table set's counts
 # The server's proxy of the embedded score, in its order of importance: the query's
 # characters found in the text (word_count: distinct query positions, at most 32), the
 # longest run of them in query order (lcs: keywords side by side), those found in the
@@ -104,8 +109,17 @@ class Shard:
 @dataclass(frozen=True)
 class Layout:
     table: str
-    coordinator: str
+    coordinators: tuple[str, ...]  # every coordinator's SphinxQL address (statistics rows)
     shards: tuple[Shard, ...]
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """A table set's paragraph count and lengths (UTF-16 code units), for BM25."""
+
+    documents: int
+    text_units: int
+    context_units: int
 
 
 @dataclass(frozen=True)
@@ -223,7 +237,8 @@ class SphinxEngine:
                       dict(s["tables"]))
                 for s in data["shards"]
             )
-            self._layout = Layout(self.table, self.coordinator, shards)
+            coordinators = tuple(data.get("coordinators") or [self.coordinator])
+            self._layout = Layout(self.table, coordinators, shards)
         return self._layout
 
     def distributed(self, table_set: str) -> str:
@@ -241,10 +256,10 @@ class SphinxEngine:
 
     def clear(self, table_set: str) -> None:
         """Empty every shard of a table set (a rebuild starts here)."""
-        self._wrote(table_set)
         for addresses, table in self._shard_tables(table_set):
             for address in addresses:
                 self.execute(address, f"TRUNCATE RTINDEX {table}")
+        self._wrote(table_set)
 
     def count(self, table_set: str) -> int:
         rows, info = self.execute(
@@ -415,6 +430,41 @@ class SphinxEngine:
 
     def _wrote(self, table_set: str) -> None:
         self._readers.pop(table_set, None)
+        self.recount(table_set)
+
+    def recount(self, table_set: str) -> Statistics:
+        """Count the table set's paragraphs and lengths (a scan of every row) and keep the
+        figures in ``<table>_meta`` on every coordinator, where readers find them without
+        a scan. Every write of this engine ends with it; call it after writing otherwise."""
+        stats = self._scan_statistics(table_set)
+        for address in self.layout.coordinators:
+            self.execute(
+                address,
+                f"REPLACE INTO {self.table}_meta (id, note, value) VALUES (%s, %s, %s)",
+                (STATS_ROW[table_set], f"statistics {table_set}", json.dumps(asdict(stats))),
+            )
+        return stats
+
+    def statistics(self, table_set: str) -> Statistics:
+        """The figures ``recount`` kept (a scan when there are none)."""
+        self.distributed(table_set)  # validates
+        rows, _ = self.execute(
+            self.coordinator, f"SELECT value FROM {self.table}_meta WHERE id = %s",
+            (STATS_ROW[table_set],),
+        )
+        if rows:
+            return Statistics(**json.loads(str(rows[0]["value"])))
+        return self._scan_statistics(table_set)
+
+    def _scan_statistics(self, table_set: str) -> Statistics:
+        found, _ = self.execute(
+            self.coordinator,
+            f"SELECT COUNT(*) AS n, SUM(text_units) AS t, SUM(context_units) AS c "
+            f"FROM {self.distributed(table_set)}",
+        )
+        row = found[0] if found else {}
+        return Statistics(int(row.get("n") or 0), int(row.get("t") or 0),  # type: ignore[call-overload]
+                          int(row.get("c") or 0))  # type: ignore[call-overload]
 
 
 def _retryable(exc: Exception) -> bool:
@@ -464,15 +514,11 @@ class SphinxReader:
 
     def _statistics(self) -> tuple[int, float, float]:
         if self._stats is None:
-            rows, _ = self._query(
-                f"SELECT COUNT(*) AS n, SUM(text_units) AS t, SUM(context_units) AS c "
-                f"FROM {self.table}"
-            )
-            n = int(rows[0]["n"]) if rows else 0  # type: ignore[call-overload]
-            text = float(rows[0]["t"] or 0) if rows else 0.0  # type: ignore[arg-type]
-            ctx = float(rows[0]["c"] or 0) if rows else 0.0  # type: ignore[arg-type]
-            total = max(1, n)
-            self._stats = (n, max(1.0, text / total), max(1.0, ctx / total))
+            stats = self.engine.statistics(self.table_set)
+            # As ``VersionSubstrings``: averages over every paragraph, at least 1.
+            total = max(1, stats.documents)
+            self._stats = (stats.documents, max(1.0, float(stats.text_units) / total),
+                           max(1.0, float(stats.context_units) / total))
         return self._stats
 
     @property
@@ -617,12 +663,13 @@ class SphinxReader:
                     hits.append((int(row["id"]), value))  # type: ignore[call-overload]
                     if len(hits) == limit:
                         break
-            if len(hits) == limit or len(rows) >= total or wanted >= MAX_ROWS:
+            if len(hits) == limit or len(rows) >= total or wanted >= MAX_CANDIDATES:
                 break
-            wanted = min(wanted * 4, MAX_ROWS)
-        grouped_total, per_article = self._group_counts(
+            wanted = min(wanted * 4, MAX_CANDIDATES)
+        grouped_total, exact, per_article = self._group_counts(
             where, expression, args, list(seen), total
         )
+        partial = partial or not exact
         collapsed = {
             a: per_article[a] - GROUP_LIMIT for a in seen if per_article.get(a, 0) > GROUP_LIMIT
         }
@@ -630,16 +677,23 @@ class SphinxReader:
 
     def _group_counts(
         self, where: str, expression: str, args: list[object], articles: list[str], total: int
-    ) -> tuple[int, dict[str, int]]:
+    ) -> tuple[int, bool, dict[str, int]]:
         """Paragraphs shown when grouped (at most GROUP_LIMIT per article, over every
-        match) and the number of matches of each of ``articles``."""
-        _rows, info = self._query(
-            f"SELECT id FROM {self.table} WHERE {where} GROUP {GROUP_LIMIT} BY article_key "
-            # Exact while every group fits in max_matches: at most ``total`` groups.
-            f"LIMIT 1 OPTION max_matches={max(1000, min(total, MAX_ROWS))}, ranker=none",
-            (expression, *args), meta=True,
-        )
-        grouped_total = int(info.get("total_found", 0))
+        match), whether that count is exact, and the matches of each of ``articles``."""
+        # The server counts exactly while what it groups fits in max_matches (a smaller
+        # window gives a wrong count, in either direction): grow it until it fits.
+        window = max(1, min(total, PAGE))
+        while True:
+            _rows, info = self._query(
+                f"SELECT id FROM {self.table} WHERE {where} GROUP {GROUP_LIMIT} BY "
+                f"article_key LIMIT 1 OPTION max_matches={window}, ranker=none",
+                (expression, *args), meta=True,
+            )
+            grouped_total = int(info.get("total_found", 0))
+            exact = grouped_total < window or window >= total
+            if exact or window >= MAX_GROUPS:
+                break
+            window = min(window * 8, total, MAX_GROUPS)
         per_article: dict[str, int] = {}
         if articles:
             keys = ",".join(str(article_key(a)) for a in articles)
@@ -650,7 +704,7 @@ class SphinxReader:
                 (expression, *args),
             )
             per_article = {str(r["article_id"]): int(r["c"]) for r in rows}  # type: ignore[call-overload]
-        return grouped_total, per_article
+        return grouped_total, exact, per_article
 
     def _remember(self, row: dict[str, object]) -> None:
         if len(self._rows) > 4 * CANDIDATES:
@@ -693,18 +747,29 @@ class SphinxReader:
 
     def article_paragraphs(self, article_id: str) -> list[dict[str, object]]:
         """Every paragraph of an article (stored fields), in order; [] if unknown."""
-        rows, _ = self._query(
-            f"SELECT {_STORED_COLUMNS} FROM {self.table} WHERE article_key = "
-            f"{article_key(article_id)} ORDER BY paragraph ASC LIMIT {MAX_ROWS} "
-            f"OPTION max_matches={MAX_ROWS}"
-        )
-        return [docs.stored_fields(r) for r in rows if r["article_id"] == article_id]
+        found: list[dict[str, object]] = []
+        last = -1
+        while True:  # paged: an article may have many paragraphs
+            rows, _ = self._query(
+                f"SELECT {_STORED_COLUMNS} FROM {self.table} WHERE article_key = "
+                f"{article_key(article_id)} AND paragraph > {last} ORDER BY paragraph ASC "
+                f"LIMIT {PAGE} OPTION max_matches={PAGE}"
+            )
+            found.extend(docs.stored_fields(r) for r in rows if r["article_id"] == article_id)
+            if len(rows) < PAGE:
+                return found
+            last = int(rows[-1]["paragraph"])  # type: ignore[call-overload]
 
     def filter_choices(self) -> tuple[list[str], bool]:
         """The source names, and whether any paragraph is dated (``ranking.filter_choices``)."""
-        rows, _ = self._query(
-            f"SELECT source FROM {self.table} GROUP BY source LIMIT {MAX_ROWS} "
-            f"OPTION max_matches={MAX_ROWS}"
-        )
+        window = PAGE
+        while True:  # every source must fit in max_matches: grow it until they do
+            rows, _ = self._query(
+                f"SELECT source FROM {self.table} GROUP BY source LIMIT {window} "
+                f"OPTION max_matches={window}"
+            )
+            if len(rows) < window or window >= MAX_GROUPS:
+                break
+            window *= 8
         dated, _ = self._query(f"SELECT id FROM {self.table} WHERE date > 0 LIMIT 1")
         return sorted(str(r["source"]) for r in rows), bool(dated)
