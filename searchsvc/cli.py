@@ -46,6 +46,7 @@ from .indexing import (
 from .lifecycle import IndexBusyError, SyncSummary, read_manifest, rollback, sync
 from .query import QueryError
 from .search import search
+from .substrings import LiteralIndexMissing
 
 log = logging.getLogger("searchsvc")
 
@@ -366,7 +367,7 @@ def search_command(
         backend = EmbeddedBackend(settings.index_dir, time_budget=settings.time_budget_ms / 1000)
         with closing(backend):
             result = search(backend.engine(), query, page=page, size=size)
-    except IndexMissingError as err:
+    except (IndexMissingError, LiteralIndexMissing) as err:
         raise click.ClickException(str(err)) from None
     except QueryError as err:
         raise click.UsageError(err.message) from None

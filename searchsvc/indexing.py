@@ -28,10 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from whoosh import index as whoosh_index
-from whoosh.codec import whoosh3
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.searching import Searcher
 
+from . import whoosh_compat
 from .analysis import (
     SYNONYMS,
     USER_DICTIONARY,
@@ -64,25 +64,7 @@ class IndexVerificationError(Exception):
     """A freshly built index failed its checks; it was not switched in."""
 
 
-def _cache_missing_length_columns() -> None:
-    """Whoosh 2.7's per-document reader remembers a field's length column, but not its
-    absence: for every posting of an unscored field it stats the disk again (millions of
-    stat calls per build). A segment's columns never change, so remember "none" too."""
-    reader_class = whoosh3.W3PerDocReader
-    if getattr(reader_class, "_searchsvc_patched", False):
-        return
-
-    def _cached_reader(self, fieldname, column):  # type: ignore[no-untyped-def]
-        if fieldname not in self._readers:
-            has = self.has_column(fieldname)
-            self._readers[fieldname] = self.column_reader(fieldname, column) if has else None
-        return self._readers[fieldname]
-
-    reader_class._cached_reader = _cached_reader
-    reader_class._searchsvc_patched = True
-
-
-_cache_missing_length_columns()
+whoosh_compat.patch_length_column_cache()
 
 
 def make_schema() -> Schema:

@@ -40,6 +40,7 @@ from typing import Protocol
 import filelock
 from whoosh import index as whoosh_index
 
+from . import whoosh_compat
 from .analysis import SYNONYMS, USER_DICTIONARY, load_user_dictionary
 from .corpus import CANNOT_LIST, Article, Problem, list_sources, read_source, source_name
 from .indexing import (
@@ -485,11 +486,11 @@ class _WatchedJobs:
 def _end_writer_processes(writer) -> None:  # type: ignore[no-untyped-def]
     """Stop writer processes still running (a failed write): Whoosh's cancel() does not
     reach them, and the interpreter would wait for them forever at exit."""
-    for task in getattr(writer, "tasks", ()):
+    for task in whoosh_compat.writer_processes(writer):
         if task.is_alive():
             task.kill()
             # Nobody will read what is still queued for it: do not wait on that at exit.
-            writer.jobqueue.cancel_join_thread()
+            whoosh_compat.job_queue(writer).cancel_join_thread()
         task.join()
 
 
@@ -541,8 +542,8 @@ def _write_version(
             options.update(procs=min(os.cpu_count() or 1, 4), multisegment=True)
         with _writer_processes_die_with_us():
             writer = ix.writer(**options)
-            if hasattr(writer, "jobqueue"):  # several processes: no stall if one dies
-                writer.jobqueue = _WatchedJobs(writer.jobqueue, writer.tasks)
+            # Several processes: no stall if one of them dies.
+            whoosh_compat.watch_job_queue(writer, _WatchedJobs)
             try:
                 _fill(writer, plan, index_dir / carry_from if carry_from else None, progress)
                 if progress:

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from pydivsufsort import divsufsort
 
+from . import whoosh_compat
 from .analysis import squeeze_text
 
 _CODE = np.dtype(">u2")
@@ -47,6 +48,17 @@ _ARRAYS = (
 )
 META = "sub_meta.json"
 log = logging.getLogger(__name__)
+
+
+class LiteralIndexMissing(Exception):
+    """A segment of the version in use has no usable literal index (missing or damaged
+    files): the version cannot answer until it is rebuilt."""
+
+    def __init__(self, folder: Path, segment_id: str):
+        super().__init__(
+            f"the literal index of segment {segment_id} in {folder} is missing or damaged: "
+            "rebuild with `searchsvc build` (or go back with `searchsvc rollback`)"
+        )
 
 
 def _file(folder: Path, segment_id: str, name: str) -> Path:
@@ -320,7 +332,7 @@ class VersionSubstrings:
             view = _views.get(reader)
         if view is not None:
             return view
-        version = _version_key(reader)
+        version = whoosh_compat.reader_version_key(reader)
         with _build_lock:  # threads starting together build one view, not one each
             with _lock:
                 view = _shared_views.get(version) if version else None
@@ -412,22 +424,6 @@ _build_lock = threading.Lock()
 _shared_views: weakref.WeakValueDictionary[tuple[object, ...], VersionSubstrings] = (
     weakref.WeakValueDictionary()
 )
-
-
-def _version_key(reader) -> tuple[object, ...] | None:  # type: ignore[no-untyped-def]
-    """What identifies the version a reader reads: its folder, its TOC generation and its
-    segments with their deletion counts (None when the reader does not say)."""
-    try:
-        leaves = [leaf for leaf, _offset in reader.leaf_readers()]
-        storage = leaves[0]._storage if leaves else None
-        folder = getattr(getattr(storage, "b", storage), "folder", None)
-        generation = getattr(reader, "_gen", None) or getattr(leaves[0], "_gen", None)
-        segments = tuple(
-            (leaf.segment().segment_id(), leaf.segment().deleted_count()) for leaf in leaves
-        )
-    except (AttributeError, IndexError):
-        return None
-    return (folder, generation, segments) if folder and segments else None
 _views: weakref.WeakKeyDictionary[object, VersionSubstrings] = weakref.WeakKeyDictionary()
 # Weak: a segment's arrays (and the mapped files of a pruned version) go with the last
 # reader that uses them.
@@ -438,13 +434,10 @@ _load_lock = threading.Lock()
 
 
 def _segment_data(leaf) -> SegmentSubstrings:  # type: ignore[no-untyped-def]
-    """A segment's arrays: from disk, mapped once per process whichever version (hard link)
-    and thread asks; or built in memory for an index written before they existed
-    (``searchsvc update`` saves them)."""
-    # Whoosh keeps the folder only on its storage (the second of an overlay, for a
-    # segment in a compound file).
-    storage = leaf._storage
-    folder = Path(getattr(storage, "b", storage).folder)
+    """A segment's arrays, from disk, mapped once per process whichever version (hard link)
+    and thread asks. LiteralIndexMissing when they are missing or unreadable: every version
+    is written with them and verified, so that is damage, and a rebuild repairs it."""
+    folder = Path(whoosh_compat.segment_folder(leaf))
     segment_id = leaf.segment().segment_id()
     try:
         stat = _file(folder, segment_id, META).stat()
@@ -456,14 +449,9 @@ def _segment_data(leaf) -> SegmentSubstrings:  # type: ignore[no-untyped-def]
         if data is None:
             try:
                 data = SegmentSubstrings.load(folder, segment_id)
-            except (OSError, ValueError, KeyError):  # damaged on disk: still answer
-                log.exception("segment %s of %s: literal index unreadable", segment_id, folder)
+            except (OSError, ValueError, KeyError) as err:
+                log.error("segment %s of %s: literal index unreadable: %s", segment_id, folder, err)
             if data is None:
-                log.warning(
-                    "segment %s of %s has no usable literal index (damaged, or written by an "
-                    "older searchsvc): building it in memory; `searchsvc update` or `build` "
-                    "writes it again", segment_id, folder,
-                )
-                data = SegmentSubstrings.from_reader(leaf)
+                raise LiteralIndexMissing(folder, segment_id)
             _segments[key] = data
     return data

@@ -19,6 +19,7 @@ from searchsvc.lifecycle import build_from_articles, sync
 from searchsvc.query import Filters, Keyword, QueryError, parse_query
 from searchsvc.ranking import back_off
 from searchsvc.search import get_article, search
+from searchsvc.substrings import ensure_saved
 
 
 def ids(engine, query: str) -> set[str]:
@@ -263,14 +264,15 @@ def test_get_article_in_order_with_highlights(engine, seed_articles):
 def test_time_budget_returns_a_partial_result(tmp_path):
     articles = [_article(f"t{i}", "测试", [f"第{i}段提到医院。"]) for i in range(700)]
     build_from_articles(articles[:400], tmp_path)
-    # A second segment (the budget is checked between segments); its literal index is
-    # missing, so the reader builds it in memory, as for an index written by an older version.
+    # A second segment (the budget is checked between segments), with its literal index.
     ix = whoosh_index.open_dir(str(tmp_path / current_version(tmp_path)))
     with ix.writer() as writer:
         writer.merge = False
         for article in articles[400:]:
             for doc in article_documents(article):
                 writer.add_document(**doc)
+    with ix.reader() as reader:  # what every version write does for its new segments
+        ensure_saved(Path(ix.storage.folder), (leaf for leaf, _ in reader.leaf_readers()))
     ix.close()
     with engine_of(tmp_path) as s:
         assert len(s.searcher.reader().leaf_readers()) == 2

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import engine_of
+from click.testing import CliRunner
+from conftest import assert_api_error, engine_of
 from whoosh import index as whoosh_index
 
 from searchsvc.analysis import squeeze_text
+from searchsvc.cli import main
 from searchsvc.corpus import Article, Paragraph
 from searchsvc.engine import EmbeddedEngine
 from searchsvc.indexing import current_version
@@ -32,11 +34,13 @@ from searchsvc.ranking import match_spec, rank
 from searchsvc.search import search
 from searchsvc.substrings import (
     META,
+    LiteralIndexMissing,
     SegmentSubstrings,
     VersionSubstrings,
     build_arrays,
     ensure_saved,
 )
+from searchsvc.web import create_app
 
 ARRAY_NAMES = (
     "text", "sa", "sa_doc", "doc_len",
@@ -436,29 +440,33 @@ def test_updates_and_merges_keep_arrays_complete(tmp_path: Path):
     assert max(counts) >= 5 and counts[-1] < max(counts), counts  # a merge happened
 
 
-def test_segments_without_saved_arrays_are_built_in_memory_then_saved(
-    corpus_index: Path, tmp_path: Path
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_version_without_usable_arrays_is_a_clear_error_until_rewritten(
+    corpus_index: Path, tmp_path: Path, damage: str
 ):
-    """An index written before the arrays existed: answers are the same, built in memory;
-    ``ensure_saved`` then writes them (once)."""
+    """Every version is written with its arrays and verified: arrays missing or damaged
+    later are an error that names the fix (no silent rebuild in memory, issue 13.2), for
+    the API (503, the error shape) and the CLI (exit 1, no traceback); ``ensure_saved``
+    (what every write runs) writes them again, and the answers are the same."""
     copy = tmp_path / "copy"
     shutil.copytree(corpus_index, copy)
     version_dir = copy / current_version(copy)
     saved = sorted(version_dir.glob("*.sub_*"))
     assert saved
     for path in saved:
-        path.unlink()
-    with opened(corpus_index) as s:
-        reference = s.literals
-        texts, _contexts = squeezed(s)
-    with opened(copy) as s:
-        subs = s.literals
-        assert not isinstance(subs.segments[0].data.text.base, np.memmap)
-        for raw in [*WORDS, *ABSENT, TITLE_ONLY]:
-            literal = squeeze_text(raw)
-            assert subs.documents_with(literal) == reference.documents_with(literal) == {
-                n for n, t in texts.items() if literal in t}, raw
-            assert subs.occurs(literal) == reference.occurs(literal), raw
+        if damage == "missing":
+            path.unlink()
+        elif path.suffix == ".npy":
+            path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(LiteralIndexMissing, match="searchsvc build"):
+        with opened(copy):
+            pass
+    client = create_app({"INDEX_DIR": str(copy), "TESTING": True}).test_client()
+    assert_api_error(client.get("/api/search?q=医院"), 503, "index_missing")
+    assert client.get("/?q=医院").status_code == 503
+    result = CliRunner().invoke(main, ["search", "医院", "--index", str(copy)])
+    assert result.exit_code == 1 and "searchsvc build" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
     ix = whoosh_index.open_dir(str(version_dir))
     try:
         with ix.reader() as reader:
@@ -468,6 +476,12 @@ def test_segments_without_saved_arrays_are_built_in_memory_then_saved(
         ix.close()
     assert sorted(version_dir.glob("*.sub_*")) == saved
     _assert_saved_arrays_complete(version_dir)
+    with opened(corpus_index) as s:
+        reference = s.literals
+    with opened(copy) as s:
+        for raw in [*WORDS, *ABSENT, TITLE_ONLY]:
+            literal = squeeze_text(raw)
+            assert s.literals.documents_with(literal) == reference.documents_with(literal), raw
 
 
 # --- 5. query totals ------------------------------------------------------------------------
@@ -604,7 +618,7 @@ def test_context_mask_equals_membership_for_few_and_many_contexts():
         assert np.array_equal(data.context_mask(contexts), expected), size
 
 
-def test_damaged_arrays_are_rebuilt_in_memory_then_written_again(
+def test_damaged_arrays_are_written_again_beside_their_hard_links(
     corpus_index: Path, tmp_path: Path
 ):
     copy = tmp_path / "copy"
@@ -616,13 +630,9 @@ def test_damaged_arrays_are_rebuilt_in_memory_then_written_again(
     intact = shared.read_bytes()
     damaged.write_bytes(intact[: len(intact) // 2])  # truncated: the arrays cannot be mapped
     intact_after_damage = shared.read_bytes()
-    with opened(corpus_index) as s:
-        texts, _contexts = squeezed(s)
-    with opened(copy) as s:
-        subs = s.literals
-        for raw in [*WORDS, *ABSENT]:
-            literal = squeeze_text(raw)
-            assert subs.documents_with(literal) == {n for n, t in texts.items() if literal in t}
+    with pytest.raises(LiteralIndexMissing):
+        with opened(copy):
+            pass
     ix = whoosh_index.open_dir(str(version_dir))
     try:
         with ix.reader() as reader:
@@ -632,6 +642,13 @@ def test_damaged_arrays_are_rebuilt_in_memory_then_written_again(
     _assert_saved_arrays_complete(version_dir)
     # Written beside and renamed: the other link keeps the bytes it had.
     assert shared.read_bytes() == intact_after_damage
+    with opened(corpus_index) as s:
+        texts, _contexts = squeezed(s)
+    with opened(copy) as s:
+        for raw in [*WORDS, *ABSENT]:
+            literal = squeeze_text(raw)
+            found = s.literals.documents_with(literal)
+            assert found == {n for n, t in texts.items() if literal in t}
 
 
 def test_readers_of_one_version_share_one_view_and_a_new_version_gets_its_own(tmp_path: Path):

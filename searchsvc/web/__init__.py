@@ -22,6 +22,7 @@ from ..config import Settings, load_settings
 from ..engine import EmbeddedBackend, Engine
 from ..indexing import IndexMissingError
 from ..query import QueryError
+from ..substrings import LiteralIndexMissing
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,14 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(QueryError)
     def _query_error(err: QueryError) -> Any:
         return error_response(400, err.code, err.message)
+
+    @app.errorhandler(LiteralIndexMissing)
+    def _damaged_index(err: LiteralIndexMissing) -> Any:
+        log.error("the index in use cannot answer: %s", err)
+        return error_response(
+            503, "index_missing",
+            "索引已损坏，需要重建（the index is damaged: it must be rebuilt）",
+        )
 
     @app.errorhandler(IndexMissingError)
     def _no_index(err: IndexMissingError) -> Any:
