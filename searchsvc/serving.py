@@ -1,7 +1,7 @@
 """Running the app under gunicorn: ``serve(settings)`` is ``searchsvc serve``.
 
 In: the settings. Out: a gunicorn master with ``settings.workers`` worker processes of
-``settings.threads`` threads each (gthread, our ``compat.HeadFirstWorker``), the app built
+``settings.threads`` threads each (gthread, our ``gunicorn_compat.HeadFirstWorker``), the app built
 once before forking (preload: jieba's dictionary is shared copy-on-write); a worker that
 dies is replaced. SIGTERM stops accepting, lets the requests in flight finish (up to
 ``graceful_timeout``) and exits 0; SIGINT/SIGQUIT stop at once.
@@ -28,8 +28,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from .compat import MAX_HEAD_BYTES, HeadFirstWorker
 from .config import Settings
+from .gunicorn_compat import MAX_HEAD_BYTES, HeadFirstWorker
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def run_directory() -> Iterator[Path]:
 class ConnectionShares:
     """Open connections per worker, in memory shared with the forked workers, one slot per
     worker (a replacement takes over the slot of the worker it replaces). A worker takes
-    new connections only while no sibling holds fewer (``compat.HeadFirstWorker``)."""
+    new connections only while no sibling holds fewer (``gunicorn_compat.HeadFirstWorker``)."""
 
     RETIRED = 2**30  # a slot whose worker is gone never counts as the least busy
 
@@ -212,7 +212,7 @@ def serve(settings: Settings) -> None:
         metrics_dir = run_dir / "metrics"
         metrics_dir.mkdir()
         os.environ[MULTIPROC_ENV] = str(metrics_dir)
-        from .compat import install_error_headers, set_server_name
+        from .gunicorn_compat import install_error_headers, set_server_name
         from .web import MAX_BODY_BYTES, SECURITY_HEADERS, create_app
 
         install_error_headers(SECURITY_HEADERS)

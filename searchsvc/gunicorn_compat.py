@@ -1,6 +1,6 @@
-"""Workarounds that reach into a library's internals, kept in one place.
+"""Where searchsvc reaches inside gunicorn: the worker, error answers and Server header.
 
-Each names the version it was written against; ``tests/test_compat.py`` fails when the
+Each names the version it was written against; ``tests/test_gunicorn_compat.py`` fails when the
 installed library differs or the internals used here change, so an upgrade is a
 deliberate step (re-read the library's code, adjust, bump the version below).
 

@@ -12,7 +12,7 @@ from gunicorn.http import wsgi
 from gunicorn.http.unreader import Unreader
 from gunicorn.workers import base, gthread
 
-from searchsvc import compat
+from searchsvc import gunicorn_compat as compat
 
 
 def test_gunicorn_is_the_version_compat_was_written_against():
