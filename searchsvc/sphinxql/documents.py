@@ -31,7 +31,7 @@ them), ``date`` (YYYYMMDD, 0 = none) and ``present`` (which optional stored fiel
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..analysis import squeeze_text
@@ -201,14 +201,3 @@ def distinct_characters(literal: str) -> bool:
     """Whether no character repeats: such a literal cannot overlap itself, so its
     occurrences can be counted from the engine's phrase hits (``engine``)."""
     return len(set(literal)) == len(literal)
-
-
-def batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    batch: list[Row] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
