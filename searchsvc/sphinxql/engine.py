@@ -13,14 +13,21 @@ How a query runs (``SphinxReader.rank``): the server matches (``documents``: a p
 characters per literal, so hit sets and ``total`` are exact) and orders the matches by a
 proxy of the embedded score (literal characters found in the text, then in the context,
 then a BM25 saturation of the literals' phrase hits); the best ``CANDIDATES`` come back with
-their squeezed text and context, and Python scores them exactly as the embedded engine
-does (``scoring``) and sorts them (equal scores by insertion order, as the embedded index
-breaks ties by document number). The top of that order equals the embedded one whenever
-the embedded top ``limit`` lies within the server's first ``CANDIDATES`` (always when
-fewer paragraphs match; the proxy puts the right tier first otherwise). Date order is
-exact: the server sorts by date and insertion order. Grouping is done on the re-ranked
-list; its total and the per-article counts come from GROUP BY queries (every paragraph of
-an article is on one shard, so they are exact).
+their squeezed text and context (for a fallback spec, whose literals weigh differently,
+also the best ``PROBE_CANDIDATES`` holding each of its heaviest literals), and Python
+scores them exactly as the embedded engine does (``scoring``) and sorts them, equal scores
+in insertion order (``seq``; the embedded index breaks ties by document number, which is
+the same order unless its build split the work between several writer processes). The
+top of that order equals the embedded one whenever the embedded top ``limit`` lies within
+the candidates: always when no more paragraphs match than that; otherwise as good as the
+proxy (xwlb 2019, 30,338 paragraphs: 70 everyday queries and questions, every top 10 the
+same up to equal scores). Date order is exact: the server sorts by date and insertion
+order. Grouping is done on the re-ranked list; its total and the per-article counts come
+from GROUP BY queries (every paragraph of an article is on one shard: exact, up to
+``MAX_GROUPS`` articles). IDF uses ``occurrences``, the embedded count exactly; the
+paragraph count and average lengths are kept by every write (``SphinxEngine.recount``).
+``budget`` is not enforced per query; ``partial`` says a shard (or every copy of it) did
+not answer, or a grouped total could not be counted exactly.
 
 Writes go straight to the shards' RT tables (``documents.shard_of``: by article id), to
 every mirror of a shard in turn; the shards' addresses and table names are read from the
