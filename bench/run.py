@@ -72,8 +72,9 @@ from update import new_articles  # noqa: E402
 from searchsvc.corpus import iter_articles  # noqa: E402
 from searchsvc.engine import EmbeddedBackend  # noqa: E402
 from searchsvc.indexing import current_version  # noqa: E402
-from searchsvc.lifecycle import MULTIPROCESS_MIN_PARAGRAPHS, sync  # noqa: E402
+from searchsvc.lifecycle import sync  # noqa: E402
 from searchsvc.search import QueryError, search  # noqa: E402
+from searchsvc.writing import MULTIPROCESS_MIN_PARAGRAPHS  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared/corpora/xwlb"
 QUICK_YEAR = "2019"
@@ -587,7 +588,7 @@ def _fmt(value: float | None, digits: int = 1, suffix: str = "") -> str:
 
 
 def product_processes(paragraphs: int) -> str:
-    """How the product's full build runs (its rule in ``lifecycle._write_version``)."""
+    """How the product's full build runs (its rule in ``writing.write_version``)."""
     cpus = os.cpu_count() or 1
     if paragraphs >= MULTIPROCESS_MIN_PARAGRAPHS and cpus > 1:
         return f"1 + {min(cpus, 4)} Whoosh writer workers"

@@ -43,7 +43,9 @@ from .indexing import (
     list_versions,
     read_meta,
 )
-from .lifecycle import IndexBusyError, SyncSummary, read_manifest, rollback, sync
+from .lifecycle import SyncSummary, rollback, sync
+from .locking import IndexBusyError
+from .manifest import read_manifest
 from .query import QueryError
 from .search import search
 from .substrings import LiteralIndexMissing

@@ -6,10 +6,11 @@ versioned layout of the index directory::
     index/
       CURRENT            name of the version in use (replaced atomically)
       v-20261125T091500123456Z-3f2a/   one complete Whoosh index + meta.json + manifest.json
-      v-....building/    a version being written (never served; see ``lifecycle``)
+      v-....building/    a version being written (never served; see ``writing``)
 
-Writers (``lifecycle``) create a complete new version beside the live one, verify it,
-and only then switch ``CURRENT``; readers (``LiveIndex``) notice the switch and reopen.
+Writers (``writing``, run by ``lifecycle``) create a complete new version beside the live
+one, verify it, and only then switch ``CURRENT``; readers (``LiveIndex``) notice the switch
+and reopen.
 """
 
 from __future__ import annotations

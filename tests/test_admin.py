@@ -166,7 +166,7 @@ def test_a_cli_run_holding_the_index_lock_is_a_409(deployment):
     client = make_client(seeds, index_dir, TOKEN)
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from searchsvc.lifecycle import index_lock\n"
+         "import sys, time; from pathlib import Path; from searchsvc.locking import index_lock\n"
          "with index_lock(Path(sys.argv[1])):\n print('locked', flush=True); time.sleep(60)",
          str(index_dir)],
         stdout=subprocess.PIPE,

@@ -20,7 +20,8 @@ from conftest import engine_of
 
 from searchsvc.cli import main
 from searchsvc.indexing import current_version, list_versions, read_meta
-from searchsvc.lifecycle import build_from_articles, read_manifest, sync
+from searchsvc.lifecycle import build_from_articles, sync
+from searchsvc.manifest import read_manifest
 from searchsvc.search import search
 
 
@@ -363,14 +364,15 @@ def test_unreadable_file_keeps_its_articles_and_is_read_again_when_fixed(
 # Several writer processes for a small test feed, whatever this machine's core count.
 _MANY_WRITERS = textwrap.dedent("""
     import os
-    import searchsvc.lifecycle as lifecycle
-    lifecycle.MULTIPROCESS_MIN_PARAGRAPHS = 10
+    import searchsvc.writing as writing
+    writing.MULTIPROCESS_MIN_PARAGRAPHS = 10
     os.cpu_count = lambda: 2
 """)
 _WRITER_SCRIPT = _MANY_WRITERS + textwrap.dedent("""
     import sys
     from pathlib import Path
-    print(lifecycle.sync(Path(sys.argv[1]), Path(sys.argv[2])).line(), flush=True)
+    from searchsvc.lifecycle import sync
+    print(sync(Path(sys.argv[1]), Path(sys.argv[2])).line(), flush=True)
 """)
 _CLI_SCRIPT = _MANY_WRITERS + textwrap.dedent("""
     import sys
@@ -479,7 +481,7 @@ def test_a_writer_process_killed_ends_the_update_with_a_clear_error(seeds: Path,
 
 _FORK_SCRIPT = textwrap.dedent("""
     import ctypes, os, sys
-    import searchsvc.lifecycle  # registers the fork hook
+    import searchsvc.writing  # registers the fork hook
     value = ctypes.c_int(-1)
     pid = os.fork()
     if pid == 0:  # PR_GET_PDEATHSIG: a fork outside a write (a server worker) keeps none

@@ -24,14 +24,9 @@ from conftest import SEEDS, engine_of, serve_process
 
 from searchsvc.cli import main
 from searchsvc.indexing import current_version, list_versions
-from searchsvc.lifecycle import (
-    LOCK_OWNER_FILE,
-    IndexBusyError,
-    index_lock,
-    read_manifest,
-    rollback,
-    sync,
-)
+from searchsvc.lifecycle import rollback, sync
+from searchsvc.locking import LOCK_OWNER_FILE, IndexBusyError, index_lock
+from searchsvc.manifest import read_manifest
 from searchsvc.search import search
 
 
@@ -207,7 +202,7 @@ def test_stale_lock_of_a_killed_process_is_recovered(seeds: Path, tmp_path: Path
     index_dir = tmp_path / "index"
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from searchsvc.lifecycle import index_lock\n"
+         "import sys, time; from pathlib import Path; from searchsvc.locking import index_lock\n"
          "with index_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)",
          str(index_dir)],
         stdout=subprocess.PIPE,

@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ..lifecycle import LOCK_OWNER_FILE
+from ..locking import LOCK_OWNER_FILE
 from . import ApiError, admin_runs
 
 bp = Blueprint("admin", __name__)
