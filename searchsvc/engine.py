@@ -54,8 +54,9 @@ class Engine(Protocol):
         """The ``limit`` best paragraphs matching ``spec`` and the exact total."""
         ...
 
-    def stored_fields(self, doc: int) -> dict[str, Any]:
-        """A paragraph's stored fields (as ``indexing.article_documents`` wrote them)."""
+    def stored_fields_many(self, docs: list[int]) -> list[dict[str, Any]]:
+        """The stored fields of these paragraphs (as ``indexing.article_documents`` wrote
+        them), in this order: one round trip for a page of hits."""
         ...
 
     def article_paragraphs(self, article_id: str) -> list[dict[str, Any]]:
@@ -110,8 +111,8 @@ class EmbeddedEngine:
     ) -> Ranked:
         return rank(self.literals, spec, limit, budget, group, filters)
 
-    def stored_fields(self, doc: int) -> dict[str, Any]:
-        return self.searcher.stored_fields(doc)
+    def stored_fields_many(self, docs: list[int]) -> list[dict[str, Any]]:
+        return [self.searcher.stored_fields(doc) for doc in docs]
 
     def article_paragraphs(self, article_id: str) -> list[dict[str, Any]]:
         hits = self.searcher.search(Term("article_id", article_id), limit=None)

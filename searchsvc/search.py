@@ -181,8 +181,11 @@ def search(
         head = rerank_by_proximity(ordered[:RERANK_WINDOW], engine, keywords)
         ordered = head + ordered[RERANK_WINDOW:]
     page_hits = ordered[(page - 1) * size : page * size]
-    shown = [(score, engine.stored_fields(n)) for n, score in page_hits]
-    hits = [_hit(fields, score, keywords, ranked.collapsed) for score, fields in shown]
+    stored = engine.stored_fields_many([n for n, _score in page_hits])
+    hits = [
+        _hit(fields, score, keywords, ranked.collapsed)
+        for (_n, score), fields in zip(page_hits, stored, strict=True)
+    ]
     nothing_matched_all = not matched_all or ranked.total == 0
     in_time = time.perf_counter() - started < time_budget
     suggestion = did_you_mean(engine, parsed) if nothing_matched_all and in_time else None

@@ -124,7 +124,7 @@ def _context(fields: dict) -> str:
 
 def live_fields(s) -> dict[int, dict]:
     """Stored fields of every live document, by global document number."""
-    return {n: s.stored_fields(n) for n in s.searcher.reader().all_doc_ids()}
+    return {n: s.searcher.stored_fields(n) for n in s.searcher.reader().all_doc_ids()}
 
 
 def squeezed(s) -> tuple[dict[int, str], dict[int, str]]:
@@ -411,7 +411,7 @@ def test_build_saves_arrays_equal_to_in_memory_ones(corpus_index: Path):
         # The arrays describe what the segment stores, document by document.
         assert built.size == s.searcher.doc_count_all() == sum(len(a.paragraphs) for a in _corpus())
         for n in range(built.size):
-            fields = s.stored_fields(n)
+            fields = s.searcher.stored_fields(n)
             assert built.doc_len[n] == len(squeeze_text(fields["text"]).encode("utf-16-be")) // 2
             assert built.articles[built.doc_article[n]] == fields["article_id"]
             assert built.sources[built.doc_source[n]] == fields["source"]
