@@ -110,6 +110,24 @@ class Suggester:
     def load(cls, version_dir: Path) -> Suggester:
         return cls(read_entries(version_dir))
 
+    def near_words(self, word: str) -> list[str]:
+        """Entries one edit (insertion, deletion or substitution) from ``word`` that share
+        its first character and are at least as long as ``word`` less one, commonest first:
+        the lexicon walk of did-you-mean for a backend with no lexicon of its own."""
+        if not word:
+            return []
+        lo = bisect.bisect_left(self.keys, word[0])
+        hi = bisect.bisect_left(self.keys, word[0] + "\U0010ffff")
+        minimum = max(2, len(word) - 1)
+        near = [
+            (self.entries[i][1], self.keys[i])
+            for i in range(lo, hi)
+            if self.keys[i] != word
+            and minimum <= len(self.keys[i]) <= len(word) + 1
+            and _one_edit(self.keys[i], word)
+        ]
+        return [key for _weight, key in sorted(near, key=lambda e: -e[0])]
+
     def complete(self, prefix: str, limit: int = MAX_SUGGESTIONS) -> list[str]:
         """Up to ``limit`` entries starting with ``prefix``, most weighty first."""
         key = _key(prefix.strip())
@@ -123,3 +141,17 @@ class Suggester:
             window = self.entries[lo : min(hi, lo + _SCAN_LIMIT * 4)]
             best = heapq.nlargest(limit, window, key=lambda e: e[1])
         return [text for text, _ in best[:limit]]
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are at most one insertion, deletion or substitution apart."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        return a[i + 1 :] == b[i + 1 :]
+    return a[i:] == b[i + 1 :]
