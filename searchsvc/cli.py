@@ -25,6 +25,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from .backends import open_backend
 from .config import (
     CONFIG_ENV,
     FIELDS,
@@ -34,7 +35,6 @@ from .config import (
     setting_help,
 )
 from .corpus import SOURCE_SUFFIXES, Problem, list_sources
-from .engine import EmbeddedBackend
 from .indexing import (
     IndexMissingError,
     IndexVerificationError,
@@ -48,6 +48,9 @@ from .locking import IndexBusyError
 from .manifest import read_manifest
 from .query import QueryError
 from .search import search
+from .sphinxql import cluster
+from .sphinxql.documents import RowIdCollision
+from .sphinxql.engine import EngineError
 from .substrings import LiteralIndexMissing
 
 log = logging.getLogger("searchsvc")
@@ -85,6 +88,9 @@ def _directory_option(flag: str, name: str) -> Any:
 
 seeds_option = _directory_option("--seeds", "seeds_dir")
 index_option = _directory_option("--index", "index_dir")
+backend_option = click.option(
+    "--backend", default=None, metavar="URL", help=f"{setting_help('backend')} (default: embedded)."
+)
 wait_option = click.option(
     "--wait",
     default=0.0,
@@ -177,9 +183,9 @@ def run_sync(
     try:
         summary = sync(
             seeds, index_dir, full=full, only=only, progress=progress, wait=wait,
-            follow_symlinks=settings.follow_symlinks,
+            follow_symlinks=settings.follow_symlinks, backend=settings.backend,
         )
-    except IndexBusyError as err:
+    except (IndexBusyError, EngineError, RowIdCollision) as err:
         raise click.ClickException(str(err)) from None
     except IndexVerificationError as err:
         raise click.ClickException(f"new index failed verification, not switched: {err}") from None
@@ -204,22 +210,30 @@ def _finish(summary: SyncSummary, verb: str) -> None:
 @main.command()
 @seeds_option
 @index_option
+@backend_option
 @wait_option
 @click.pass_context
-def build(ctx: click.Context, seeds_dir: Path | None, index_dir: Path | None, wait: float) -> None:
+def build(
+    ctx: click.Context, seeds_dir: Path | None, index_dir: Path | None, backend: str | None,
+    wait: float,
+) -> None:
     """Rebuild the index from all sources and switch to it atomically."""
-    settings = settings_for(ctx, seeds_dir=seeds_dir, index_dir=index_dir)
+    settings = settings_for(ctx, seeds_dir=seeds_dir, index_dir=index_dir, backend=backend)
     _finish(run_sync(settings, full=True, wait=wait), "build")
 
 
 @main.command()
 @seeds_option
 @index_option
+@backend_option
 @wait_option
 @click.pass_context
-def update(ctx: click.Context, seeds_dir: Path | None, index_dir: Path | None, wait: float) -> None:
+def update(
+    ctx: click.Context, seeds_dir: Path | None, index_dir: Path | None, backend: str | None,
+    wait: float,
+) -> None:
     """Index new and changed articles, drop removed ones (a full build if there is no index)."""
-    settings = settings_for(ctx, seeds_dir=seeds_dir, index_dir=index_dir)
+    settings = settings_for(ctx, seeds_dir=seeds_dir, index_dir=index_dir, backend=backend)
     _finish(run_sync(settings, full=False, wait=wait), "update")
 
 
@@ -229,6 +243,7 @@ def update(ctx: click.Context, seeds_dir: Path | None, index_dir: Path | None, w
 )
 @seeds_option
 @index_option
+@backend_option
 @wait_option
 @click.pass_context
 def add(
@@ -236,10 +251,11 @@ def add(
     files: tuple[Path, ...],
     seeds_dir: Path | None,
     index_dir: Path | None,
+    backend: str | None,
     wait: float,
 ) -> None:
     """Index the given source files now (files outside --seeds are copied into it first)."""
-    settings = settings_for(ctx, seeds_dir=seeds_dir, index_dir=index_dir)
+    settings = settings_for(ctx, seeds_dir=seeds_dir, index_dir=index_dir, backend=backend)
     seeds = settings.seeds_dir
     if not seeds.is_dir():
         raise click.UsageError(f"seeds directory {seeds} does not exist")
@@ -260,13 +276,16 @@ def add(
 
 @main.command("rollback")
 @index_option
+@backend_option
 @wait_option
 @click.pass_context
-def rollback_command(ctx: click.Context, index_dir: Path | None, wait: float) -> None:
+def rollback_command(
+    ctx: click.Context, index_dir: Path | None, backend: str | None, wait: float
+) -> None:
     """Switch back to the previous index version."""
-    settings = settings_for(ctx, index_dir=index_dir)
+    settings = settings_for(ctx, index_dir=index_dir, backend=backend)
     try:
-        old, new = rollback(settings.index_dir, wait)
+        old, new = rollback(settings.index_dir, wait, settings.backend)
     except (IndexBusyError, IndexVerificationError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"rolled back from {old} to {new}")
@@ -278,21 +297,31 @@ def _size(path: Path) -> int:
 
 @main.command()
 @index_option
+@backend_option
 @click.pass_context
-def stats(ctx: click.Context, index_dir: Path | None) -> None:
+def stats(ctx: click.Context, index_dir: Path | None, backend: str | None) -> None:
     """Print the index version, counts, size on disk, sources and last update."""
-    index_dir = settings_for(ctx, index_dir=index_dir).index_dir
+    settings = settings_for(ctx, index_dir=index_dir, backend=backend)
+    index_dir = settings.index_dir
     version = current_version(index_dir)
-    if version is None or not index_exists(index_dir):
-        raise click.ClickException(str(IndexMissingError(index_dir)))
+    if version is None or not index_exists(index_dir, settings.backend):
+        meta = read_meta(index_dir / version) if version else None
+        raise click.ClickException(str(IndexMissingError(index_dir, meta.backend if meta else "")))
     meta = read_meta(index_dir / version)
     manifest = read_manifest(index_dir / version)
     click.echo(f"version:     {version}")
+    if meta and meta.backend:
+        click.echo(f"backend:     {meta.backend} (table set {meta.table_set})")
     click.echo(f"updated at:  {meta.built_at if meta else 'unknown'}")
     click.echo(f"articles:    {meta.articles if meta else 'unknown'}")
     click.echo(f"paragraphs:  {meta.documents if meta else 'unknown'}")
     click.echo(f"size:        {_size(index_dir / version) / 1e6:.1f} MB")
-    click.echo(f"versions:    {', '.join(list_versions(index_dir))}")
+    lineage = [
+        f"{name} (after {older.parent})" if (older := read_meta(index_dir / name)) and older.parent
+        else name
+        for name in list_versions(index_dir)
+    ]
+    click.echo(f"versions:    {', '.join(lineage)}")
     if manifest:
         click.echo(f"sources:     {len(manifest.sources)} files from {meta.seeds if meta else '?'}")
         for rel, state in sorted(manifest.sources.items()):
@@ -302,6 +331,7 @@ def stats(ctx: click.Context, index_dir: Path | None) -> None:
 @main.command()
 @index_option
 @seeds_option
+@backend_option
 @click.option("--host", help=setting_help("host"))
 @click.option("--port", type=click.IntRange(1, 65535), help=setting_help("port"))
 @click.option("--workers", type=click.IntRange(1, 64), help=setting_help("workers"))
@@ -314,6 +344,7 @@ def serve(
     ctx: click.Context,
     index_dir: Path | None,
     seeds_dir: Path | None,
+    backend: str | None,
     host: str | None,
     port: int | None,
     workers: int | None,
@@ -324,10 +355,10 @@ def serve(
     from .serving import serve as run_server
 
     settings = settings_for(
-        ctx, index_dir=index_dir, seeds_dir=seeds_dir, host=host, port=port, workers=workers,
-        threads=threads,
+        ctx, index_dir=index_dir, seeds_dir=seeds_dir, backend=backend, host=host, port=port,
+        workers=workers, threads=threads,
     )
-    if not index_exists(settings.index_dir):
+    if not index_exists(settings.index_dir, settings.backend):
         if not build_if_missing:
             raise click.ClickException(
                 f"no index in {settings.index_dir}: run `searchsvc build --seeds "
@@ -356,20 +387,29 @@ def _terminal_text(highlight: str, color: bool) -> str:
 @main.command("search")
 @click.argument("query")
 @index_option
+@backend_option
 @click.option("--size", default=10, show_default=True, type=click.IntRange(1, 100))
 @click.option("--page", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 @click.pass_context
 def search_command(
-    ctx: click.Context, query: str, index_dir: Path | None, size: int, page: int, as_json: bool
+    ctx: click.Context,
+    query: str,
+    index_dir: Path | None,
+    backend: str | None,
+    size: int,
+    page: int,
+    as_json: bool,
 ) -> None:
     """Search the index and print the results."""
-    settings = settings_for(ctx, index_dir=index_dir)
+    settings = settings_for(ctx, index_dir=index_dir, backend=backend)
     try:
-        backend = EmbeddedBackend(settings.index_dir, time_budget=settings.time_budget_ms / 1000)
-        with closing(backend):
-            result = search(backend.engine(), query, page=page, size=size)
-    except (IndexMissingError, LiteralIndexMissing) as err:
+        opened = open_backend(
+            settings.backend, settings.index_dir, time_budget=settings.time_budget_ms / 1000
+        )
+        with closing(opened):
+            result = search(opened.engine(), query, page=page, size=size)
+    except (IndexMissingError, LiteralIndexMissing, EngineError) as err:
         raise click.ClickException(str(err)) from None
     except QueryError as err:
         raise click.UsageError(err.message) from None
@@ -390,3 +430,37 @@ def search_command(
         click.echo(f"   {_terminal_text(hit.highlight, color)}")
     partial = " (partial: the time budget ran out)" if result.partial else ""
     click.echo(f"{result.total} paragraphs, page {page}, {result.took_ms:.1f} ms{partial}")
+
+
+@main.group()
+def sphinx() -> None:
+    """A local SphinxQL cluster (Debian's sphinxsearch) for the sphinxql backend."""
+
+
+@sphinx.command("start")
+@click.option("--dir", "directory", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Where the configs, data, logs and PID files go.")
+@click.option("--shards", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="RT shards (each its own searchd), behind one distributed coordinator.")
+@click.option("--table", default="searchsvc", show_default=True, help="Table name prefix.")
+def sphinx_start(directory: Path, shards: int, table: str) -> None:
+    """Start the shards and the coordinator on free 127.0.0.1 ports; the last line printed
+    is the backend URL (for --backend or SEARCHSVC_BACKEND)."""
+    try:
+        url = cluster.start(directory, shards, table)
+    except (cluster.ClusterError, EngineError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"started {shards} shard(s) and a coordinator in {directory}")
+    click.echo(url)
+
+
+@sphinx.command("stop")
+@click.option("--dir", "directory", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="The directory given to `searchsvc sphinx start`.")
+def sphinx_stop(directory: Path) -> None:
+    """Stop the searchd processes started in that directory (their PID files)."""
+    try:
+        cluster.stop(directory)
+    except cluster.ClusterError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"stopped the cluster in {directory}")

@@ -100,6 +100,12 @@ def _rate(value: Any) -> str:
     return rate
 
 
+def _backend(value: Any) -> str:
+    from .backends import validate_url
+
+    return validate_url(_text(value))
+
+
 def _setting(env: str, default: Any, parse: Callable[[Any], Any], help: str) -> Any:
     """A dataclass field that knows its environment variable, parser and help text."""
     return field(default=default, metadata={"env": env, "parse": parse, "help": help})
@@ -113,6 +119,11 @@ class Settings:
     seeds_dir: Path = _setting(
         "SEARCHSVC_SEEDS", Path("seeds"), _path,
         "article sources (.txt/.md pages, .jsonl feeds); also where admin updates read",
+    )
+    backend: str = _setting(
+        "SEARCHSVC_BACKEND", "", _backend,
+        "where the paragraphs live: empty for the embedded index, or a SphinxQL engine as "
+        "sphinxql://HOST:PORT/TABLE (Manticore or Sphinx; see `searchsvc sphinx start`)",
     )
     follow_symlinks: bool = _setting(
         "SEARCHSVC_FOLLOW_SYMLINKS", False, _bool,

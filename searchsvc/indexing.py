@@ -22,7 +22,7 @@ import shutil
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -54,10 +54,17 @@ BUILDING_SUFFIX = ".building"
 class IndexMissingError(Exception):
     """There is no built index in the index directory."""
 
-    def __init__(self, index_dir: Path):
-        super().__init__(
-            f"no index in {index_dir}: build one with `searchsvc build --index {index_dir}`"
-        )
+    def __init__(self, index_dir: Path, elsewhere: str = ""):
+        if elsewhere:  # the version in use keeps its paragraphs on another backend
+            message = (
+                f"the index version in use in {index_dir} is on the backend {elsewhere}: "
+                f"pass --backend {elsewhere} (or set SEARCHSVC_BACKEND)"
+            )
+        else:
+            message = (
+                f"no index in {index_dir}: build one with `searchsvc build --index {index_dir}`"
+            )
+        super().__init__(message)
         self.index_dir = index_dir
 
 
@@ -134,6 +141,10 @@ class IndexMeta:
     # The version that was live when this one was written (an update's base, the version a
     # build replaced); None for the first. Rollback and pruning follow it, never name order.
     parent: str | None = None
+    # Where the paragraphs are: "" for the Whoosh index in this directory, else the SphinxQL
+    # backend's URL and the table set holding them (``sphinxql.versions``).
+    backend: str = ""
+    table_set: str = ""
 
 
 def now_iso() -> str:
@@ -188,13 +199,20 @@ def open_version(index_dir: Path) -> tuple[str, whoosh_index.Index]:
     """Open the version in use; raise IndexMissingError when there is none."""
     name = current_version(index_dir)
     if name is None or not whoosh_index.exists_in(str(index_dir / name)):
-        raise IndexMissingError(index_dir)
+        meta = read_meta(index_dir / name) if name else None
+        raise IndexMissingError(index_dir, meta.backend if meta else "")
     return name, whoosh_index.open_dir(str(index_dir / name))
 
 
-def index_exists(index_dir: Path) -> bool:
+def index_exists(index_dir: Path, backend: str = "") -> bool:
+    """Whether a version is in use, with its paragraphs on ``backend`` ("": embedded)."""
     name = current_version(index_dir)
-    return name is not None and whoosh_index.exists_in(str(index_dir / name))
+    if name is None:
+        return False
+    if backend:
+        meta = read_meta(index_dir / name)
+        return meta is not None and meta.backend == backend
+    return whoosh_index.exists_in(str(index_dir / name))
 
 
 def verify_version(ix: whoosh_index.Index, paragraphs: int, probe: Article | None) -> None:
@@ -248,13 +266,13 @@ def ancestry(index_dir: Path, name: str, limit: int) -> list[str]:
     return line
 
 
-def prune_versions(index_dir: Path, keep: int = 2) -> None:
-    """Delete every version but the current one and its ``keep - 1`` nearest ancestors
-    (a version that was rolled back from is not an ancestor: it goes)."""
+def prune_versions(index_dir: Path, keep: int = 2, also_keep: Iterable[str] = ()) -> None:
+    """Delete every version but the current one, its ``keep - 1`` nearest ancestors and
+    ``also_keep`` (a version that was rolled back from is not an ancestor: it goes)."""
     current = current_version(index_dir)
     if current is None:
         return
-    kept = set(ancestry(index_dir, current, max(1, keep)))
+    kept = set(ancestry(index_dir, current, max(1, keep))) | set(also_keep)
     for old in list_versions(index_dir):
         if old not in kept:
             shutil.rmtree(index_dir / old, ignore_errors=True)

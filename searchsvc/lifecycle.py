@@ -27,12 +27,15 @@ from .corpus import CANNOT_LIST, Article, Problem, list_sources, source_name
 from .indexing import (
     IndexVerificationError,
     current_version,
+    index_exists,
     prune_versions,
     read_meta,
     switch_to,
 )
 from .locking import index_lock
 from .manifest import Manifest, dictionary_hashes, plan_articles, plan_changes, read_manifest
+from .sphinxql import versions as sphinx_versions
+from .sphinxql.engine import SphinxEngine
 from .writing import Progress, remove_abandoned_builds, write_version
 
 log = logging.getLogger(__name__)
@@ -74,15 +77,22 @@ def sync(
     wait: float = 0.0,
     keep: int = 2,
     follow_symlinks: bool = False,
+    backend: str = "",
 ) -> SyncSummary:
     """Bring the index in line with ``seeds``: a full rebuild (``full``), an update, or
     (``only``) just the given source files. Returns what was done. Symbolic links out of
-    ``seeds`` are reported and left alone unless ``follow_symlinks``."""
+    ``seeds`` are reported and left alone unless ``follow_symlinks``. ``backend``: the
+    SphinxQL URL holding the paragraphs ("": the embedded index)."""
     started = time.perf_counter()
+    engine = SphinxEngine(backend) if backend else None
     with index_lock(index_dir, wait):
         remove_abandoned_builds(index_dir)
         base = current_version(index_dir)
         previous = read_manifest(index_dir / base) if base else None
+        if engine is not None and sphinx_versions.must_rebuild(index_dir, backend):
+            previous = None  # nothing on this backend yet, or its live set half-written
+        elif engine is None and base and not index_exists(index_dir):
+            previous = None  # the version in use is on another backend
         dictionaries = dictionary_hashes(seeds)
         load_user_dictionary(seeds / USER_DICTIONARY)
         carry_from: str | None = None  # a rebuild re-indexes unreadable sources' articles from it
@@ -125,11 +135,19 @@ def sync(
             or plan.manifest.dictionaries != previous.dictionaries
         )
         if full or changed:
-            summary.version = write_version(
-                index_dir, None if full else base, plan, seeds, progress, carry_from
-            )
+            if engine is not None:
+                summary.version = sphinx_versions.write_version(
+                    engine, index_dir, plan, seeds, progress, full=full, carry_from=carry_from
+                )
+                # Rollback walks back to the version the other table set holds: keep that line.
+                line = sphinx_versions.rollback_line(index_dir, backend, summary.version)
+            else:
+                summary.version = write_version(
+                    index_dir, None if full else base, plan, seeds, progress, carry_from
+                )
+                line = []
             summary.switched = True
-            prune_versions(index_dir, keep=keep)
+            prune_versions(index_dir, keep=keep, also_keep=line)
         summary.articles = len(plan.manifest.articles)
         summary.paragraphs = plan.manifest.paragraphs
     summary.seconds = time.perf_counter() - started
@@ -151,11 +169,19 @@ def build_from_articles(articles: Iterable[Article], index_dir: Path) -> SyncSum
     )
 
 
-def rollback(index_dir: Path, wait: float = 0.0) -> tuple[str, str]:
+def rollback(index_dir: Path, wait: float = 0.0, backend: str = "") -> tuple[str, str]:
     """Switch back to the current version's parent (the version it was built on or
-    replaced, whatever the names); (from, to). Nothing changes when that is impossible."""
+    replaced, whatever the names); (from, to). Nothing changes when that is impossible.
+    On a SphinxQL ``backend``: back to the version the other table set holds
+    (``sphinxql.versions.rollback_target``)."""
     with index_lock(index_dir, wait):
         current = current_version(index_dir)
+        if backend:
+            if current is None:
+                raise IndexVerificationError("no previous version to roll back to")
+            target = sphinx_versions.rollback_target(index_dir, backend, current)
+            switch_to(index_dir, target)
+            return current, target
         meta = read_meta(index_dir / current) if current else None
         if meta is None or meta.parent is None:
             raise IndexVerificationError("no previous version to roll back to")

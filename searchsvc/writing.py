@@ -153,7 +153,7 @@ def _end_writer_processes(writer) -> None:  # type: ignore[no-untyped-def]
 # --- writing a version ------------------------------------------------------------------
 
 
-def _copy_dictionaries(seeds: Path, target: Path) -> None:
+def copy_dictionaries(seeds: Path, target: Path) -> None:
     """Each version keeps the dictionaries it was made with (servers load them from it)."""
     for name in (USER_DICTIONARY, SYNONYMS):
         if (seeds / name).is_file():
@@ -195,7 +195,7 @@ def write_version(
             _link_version(index_dir / base, building)
             ix = whoosh_index.open_dir(str(building))
         if seeds is not None:
-            _copy_dictionaries(seeds, building)
+            copy_dictionaries(seeds, building)
         paragraphs = sum(len(a.paragraphs) for a in plan.add)
         # A large pool keeps postings in memory: no pickled temporary runs to write and re-read.
         # No compound segment file: Whoosh reads a compound file's parts into a private

@@ -436,7 +436,7 @@ def admin_client(seed_index, tmp_path, monkeypatch):
               "print('update: 0 added, 0 updated, 0 deleted, 8 unchanged; 0.1 s')")
     go = tmp_path / "go"
     monkeypatch.setattr(admin, "update_command",
-                        lambda seeds, index, config=None: [sys.executable, "-c", script, str(go)])
+                        lambda *_args: [sys.executable, "-c", script, str(go)])
     app = create_app({"INDEX_DIR": str(tmp_path / "index"), "SEEDS_DIR": str(tmp_path),
                       "ADMIN_TOKEN": TOKEN, "TESTING": True})
     return app.test_client()

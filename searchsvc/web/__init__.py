@@ -18,10 +18,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..analysis import warm_up
+from ..backends import open_backend
 from ..config import Settings, load_settings
-from ..engine import EmbeddedBackend, Engine
+from ..engine import Engine
 from ..indexing import IndexMissingError
 from ..query import QueryError
+from ..sphinxql.engine import EngineError
 from ..substrings import LiteralIndexMissing
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ def create_app(
     app = Flask(__name__)
     app.config.from_mapping(
         SETTINGS=settings,
+        BACKEND=settings.backend,
         INDEX_DIR=str(settings.index_dir),
         SEEDS_DIR=str(settings.seeds_dir),
         ADMIN_TOKEN=settings.admin_token,
@@ -82,7 +85,8 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     app.json.mimetype = "application/json; charset=utf-8"  # type: ignore[attr-defined]
     warm_up()  # the first search should not pay for loading jieba's dictionary
-    app.extensions["searchsvc.backend"] = EmbeddedBackend(
+    app.extensions["searchsvc.backend"] = open_backend(
+        app.config["BACKEND"],
         Path(app.config["INDEX_DIR"]),
         check_interval=app.config["RELOAD_INTERVAL"],
         time_budget=app.config["SEARCH_TIME_BUDGET_MS"] / 1000,
@@ -157,6 +161,14 @@ def _register_error_handlers(app: Flask) -> None:
         return error_response(
             503, "index_missing",
             "索引已损坏，需要重建（the index is damaged: it must be rebuilt）",
+        )
+
+    @app.errorhandler(EngineError)
+    def _backend_down(err: EngineError) -> Any:
+        log.error("the search backend does not answer: %s", err)
+        return error_response(
+            503, "backend_unavailable",
+            "搜索后端暂时无法访问（the search backend does not answer）",
         )
 
     @app.errorhandler(IndexMissingError)

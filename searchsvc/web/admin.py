@@ -26,11 +26,14 @@ bp = Blueprint("admin", __name__)
 UPDATE_WAIT_SECONDS = 30  # a CLI run that takes the index lock just after our check
 
 
-def update_command(seeds: str, index_dir: str, config_file: Path | None = None) -> list[str]:
-    """The command an admin trigger runs (with the server's settings file, if it has one)."""
+def update_command(
+    seeds: str, index_dir: str, config_file: Path | None = None, backend: str = ""
+) -> list[str]:
+    """The command an admin trigger runs (with the server's settings file and backend)."""
     config = ["--config", str(config_file)] if config_file else []
+    where = ["--backend", backend] if backend else []
     return [sys.executable, "-m", "searchsvc", *config, "update", "--seeds", seeds,
-            "--index", index_dir, "--wait", str(UPDATE_WAIT_SECONDS)]
+            "--index", index_dir, *where, "--wait", str(UPDATE_WAIT_SECONDS)]
 
 
 def _authorize() -> None:
@@ -57,7 +60,8 @@ def trigger_update() -> Any:
     index_dir, lock_owner = _paths()
     settings = current_app.config.get("SETTINGS")
     command = update_command(
-        current_app.config["SEEDS_DIR"], str(index_dir), settings and settings.config_file
+        current_app.config["SEEDS_DIR"], str(index_dir), settings and settings.config_file,
+        current_app.config.get("BACKEND", ""),
     )
     try:
         body = admin_runs.start(index_dir, lock_owner, command)
