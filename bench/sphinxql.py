@@ -35,12 +35,12 @@ from common import git_commit, machine, percentile  # noqa: E402
 from searchsvc.corpus import Article, Paragraph, iter_articles  # noqa: E402
 from searchsvc.indexing import LiveIndex, chunk_id  # noqa: E402
 from searchsvc.lifecycle import build_from_articles  # noqa: E402
+from searchsvc.literal_index import VersionSubstrings  # noqa: E402
 from searchsvc.query import parse_query  # noqa: E402
 from searchsvc.ranking import match_spec, rank, rerank_by_proximity  # noqa: E402
 from searchsvc.sphinxql import cluster  # noqa: E402
 from searchsvc.sphinxql.documents import row_id  # noqa: E402
 from searchsvc.sphinxql.engine import SphinxEngine  # noqa: E402
-from searchsvc.substrings import VersionSubstrings  # noqa: E402
 
 QUERIES = [
     "医院", "党建", "ECMO", "两癌筛查", "千县工程", "DRG 医保", "妇幼保健院 孕产妇",

@@ -44,6 +44,7 @@ from .indexing import (
     read_meta,
 )
 from .lifecycle import SyncSummary, rollback, sync
+from .literal_index import LiteralIndexMissing
 from .locking import IndexBusyError
 from .manifest import read_manifest
 from .query import QueryError
@@ -51,7 +52,6 @@ from .search import search
 from .sphinxql import cluster
 from .sphinxql.documents import RowIdCollision
 from .sphinxql.engine import EngineError
-from .substrings import LiteralIndexMissing
 
 log = logging.getLogger("searchsvc")
 

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 from whoosh.query import Term
 
 from .indexing import IndexMeta, LiveIndex, Snapshot
+from .literal_index import VersionSubstrings
 from .query import Filters
 from .ranking import MatchSpec, Ranked, rank
-from .substrings import VersionSubstrings
 
 
 class Engine(Protocol):

@@ -42,7 +42,7 @@ from .analysis import (
     squeeze_text,
 )
 from .corpus import Article
-from .substrings import VersionSubstrings, ensure_saved
+from .literal_index import VersionSubstrings, ensure_saved
 from .suggest import Suggester
 
 CURRENT_FILE = "CURRENT"
@@ -78,11 +78,11 @@ whoosh_compat.patch_length_column_cache()
 def make_schema() -> Schema:
     """One document per paragraph chunk: jieba-analysed text (the lexicon behind
     did-you-mean and autocomplete), stored fields for display, ids and columns. Literal
-    matching and ranking live beside it, in ``substrings``."""
+    matching and ranking live beside it, in ``literal_index``."""
     words = jieba_analyzer()
     # Only what Whoosh itself must find is indexed: ids (updates delete by article, the
     # article page looks its paragraphs up) and the jieba words. Matching, filters, grouping
-    # and date order use ``substrings``; everything else is stored for display only (each
+    # and date order use ``literal_index``; everything else is stored for display only (each
     # indexed field costs postings written through Python at build time).
     return Schema(
         id=ID(stored=True, unique=True),

@@ -24,8 +24,8 @@ from typing import Protocol
 import numpy as np
 
 from .analysis import jieba_words
+from .literal_index import SegmentView, VersionSubstrings, encode
 from .query import MAX_KEYWORDS, Filters, Keyword, ParsedQuery
-from .substrings import SegmentView, VersionSubstrings, encode
 
 GROUP_LIMIT = 2  # paragraphs shown per article when results are grouped
 

@@ -1,7 +1,7 @@
 """Searching: a user query in, a page of results out; and one article with its matches.
 
 In: a Whoosh searcher (from ``indexing.LiveIndex``; the literal index of its segments from
-``substrings``) and the query as typed, with paging, grouping and filter parameters.
+``literal_index``) and the query as typed, with paging, grouping and filter parameters.
 Out: plain records (``SearchResult``, ``Hit``, ``ArticleView``) with HTML-safe highlights.
 
 This module orchestrates: ``query`` parses and validates, ``ranking`` matches and ranks in

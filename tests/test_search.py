@@ -16,10 +16,10 @@ from searchsvc.engine import Engine
 from searchsvc.highlight import match_spans, snippet
 from searchsvc.indexing import article_documents, chunk_id, current_version
 from searchsvc.lifecycle import build_from_articles, sync
+from searchsvc.literal_index import ensure_saved
 from searchsvc.query import Filters, Keyword, QueryError, parse_query
 from searchsvc.ranking import back_off
 from searchsvc.search import get_article, search
-from searchsvc.substrings import ensure_saved
 
 
 def ids(engine, query: str) -> set[str]:

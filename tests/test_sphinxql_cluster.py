@@ -20,12 +20,12 @@ import pytest
 from searchsvc.corpus import Article, Paragraph
 from searchsvc.indexing import LiveIndex, chunk_id
 from searchsvc.lifecycle import build_from_articles
+from searchsvc.literal_index import VersionSubstrings
 from searchsvc.query import Filters, parse_query
 from searchsvc.ranking import match_spec, rank
 from searchsvc.sphinxql import cluster
 from searchsvc.sphinxql.documents import COLUMNS, RowIdCollision, row_id, shard_of
 from searchsvc.sphinxql.engine import EngineError, SphinxEngine, parse_url
-from searchsvc.substrings import VersionSubstrings
 
 pytestmark = pytest.mark.skipif(
     cluster.searchd_binary() is None,

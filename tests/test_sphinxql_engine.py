@@ -20,6 +20,7 @@ from searchsvc.analysis import squeeze_text
 from searchsvc.corpus import Article, Paragraph
 from searchsvc.indexing import LiveIndex, chunk_id
 from searchsvc.lifecycle import build_from_articles
+from searchsvc.literal_index import VersionSubstrings
 from searchsvc.query import Filters, Keyword, loose_keywords, parse_query
 from searchsvc.ranking import (
     MatchSpec,
@@ -32,7 +33,6 @@ from searchsvc.ranking import (
 from searchsvc.sphinxql import cluster
 from searchsvc.sphinxql.documents import row_id
 from searchsvc.sphinxql.engine import SphinxEngine
-from searchsvc.substrings import VersionSubstrings
 
 pytestmark = pytest.mark.skipif(
     cluster.searchd_binary() is None,

@@ -16,7 +16,7 @@ folding to keep in step with ours: all normalisation stays in Python). Phrases n
 fields, and each field holds one paragraph, so a match never spans two paragraphs.
 
 Fields: ``chars`` (the squeezed paragraph) and ``context`` (title + subtitle + heading,
-squeezed together, as ``substrings`` builds contexts: a literal may run from the title
+squeezed together, as ``literal_index`` builds contexts: a literal may run from the title
 into the heading there too). No field of jieba words: the only way to let such a field
 order matches without restricting them is ``MAYBE``, and Sphinx 2.2.11's ``MAYBE`` acts as
 AND (``A MAYBE B`` returned 51 of A's 121 matches): the server orders by the literals'
@@ -109,7 +109,7 @@ def utf16_units(text: str) -> int:
 
 
 def context_of(fields: dict[str, object]) -> str:
-    """The squeezed context of a paragraph: title, subtitle and heading (``substrings``)."""
+    """The squeezed context of a paragraph: title, subtitle and heading (``literal_index``)."""
     parts = (fields.get("title"), fields.get("subtitle"), fields.get("heading"))
     return squeeze_text("\n".join(str(p) for p in parts if p))
 

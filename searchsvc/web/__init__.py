@@ -22,9 +22,9 @@ from ..backends import open_backend
 from ..config import Settings, load_settings
 from ..engine import Engine
 from ..indexing import IndexMissingError
+from ..literal_index import LiteralIndexMissing
 from ..query import QueryError
 from ..sphinxql.engine import EngineError
-from ..substrings import LiteralIndexMissing
 
 log = logging.getLogger(__name__)
 

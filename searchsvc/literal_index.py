@@ -1,4 +1,4 @@
-"""Where each literal occurs: suffix arrays beside every Whoosh segment.
+"""The literal index: where each literal occurs, from suffix arrays beside every Whoosh segment.
 
 In: a Whoosh segment's stored paragraphs (text, title, subtitle, heading, article, date,
 source). Out: numpy arrays saved beside the segment's own files

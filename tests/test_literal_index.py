@@ -1,4 +1,4 @@
-"""Literal matching over per-segment suffix arrays (searchsvc.substrings), against brute force.
+"""Literal matching over per-segment suffix arrays (searchsvc.literal_index), against brute force.
 
 Every test builds a real Whoosh index (real jieba, real lifecycle) and compares what the
 suffix arrays answer with a plain scan of the stored paragraphs: a literal occurs in a
@@ -29,10 +29,7 @@ from searchsvc.corpus import Article, Paragraph
 from searchsvc.engine import EmbeddedEngine
 from searchsvc.indexing import current_version
 from searchsvc.lifecycle import build_from_articles, sync
-from searchsvc.query import Filters, parse_query
-from searchsvc.ranking import match_spec, rank
-from searchsvc.search import search
-from searchsvc.substrings import (
+from searchsvc.literal_index import (
     META,
     LiteralIndexMissing,
     SegmentSubstrings,
@@ -40,6 +37,9 @@ from searchsvc.substrings import (
     build_arrays,
     ensure_saved,
 )
+from searchsvc.query import Filters, parse_query
+from searchsvc.ranking import match_spec, rank
+from searchsvc.search import search
 from searchsvc.web import create_app
 
 ARRAY_NAMES = (
