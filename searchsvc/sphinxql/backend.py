@@ -22,7 +22,8 @@ from ..indexing import IndexMeta, IndexMissingError, current_version, read_meta
 from ..query import Filters
 from ..ranking import MatchSpec, Ranked
 from ..suggest import Suggester
-from .engine import SphinxEngine, SphinxReader
+from .engine import SphinxEngine
+from .reader import SphinxReader
 
 
 @dataclass(frozen=True)
