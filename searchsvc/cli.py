@@ -6,6 +6,9 @@ Commands: ``build`` (full rebuild, atomic switch), ``update`` (incremental), ``a
 
 Exit status: 0 done; 1 error (nothing changed); 2 usage error; 3 done, but some sources
 were skipped with problems (listed on stderr).
+
+One module for every command (over 400 lines): each is a thin wrapper (options, one call,
+one summary line) sharing the settings plumbing, and a reader compares them side by side.
 """
 
 from __future__ import annotations

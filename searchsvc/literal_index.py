@@ -20,6 +20,9 @@ Layout of one segment (``n`` documents, Whoosh's local document numbers):
   ``doc_ctx`` the context of each document.
 * ``doc_article``, ``doc_source``, ``doc_date`` (YYYYMMDD, 0 when unknown): grouping,
   filters and date order; the article and source names are in ``sub_meta.json``.
+
+One module (over 400 lines): the arrays on disk and the view that reads them change
+together, and splitting them would put the layout and its only reader in two places.
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ def test_wrong_or_missing_token_is_401(deployment, header):
     assert r.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.slow
 def test_trigger_runs_an_update_while_searches_keep_answering(deployment):
     seeds, index_dir = deployment
     client = make_client(seeds, index_dir, token=TOKEN)
@@ -108,6 +109,7 @@ def add_source(seeds: Path, name: str, word: str) -> None:
                               encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_every_worker_sees_the_same_update(deployment):
     """Two apps on one index stand in for two worker processes of one server."""
     seeds, index_dir = deployment
@@ -138,6 +140,7 @@ def test_every_worker_sees_the_same_update(deployment):
     assert done["lock_pid"] is None
 
 
+@pytest.mark.slow
 def test_a_runs_log_is_never_truncated(deployment):
     seeds, index_dir = deployment
     one, two = make_client(seeds, index_dir, TOKEN), make_client(seeds, index_dir, TOKEN)
@@ -161,6 +164,7 @@ def test_a_runs_log_is_never_truncated(deployment):
     assert run_log(index_dir, first["run_id"]) == first_log  # each run has its own log
 
 
+@pytest.mark.slow
 def test_a_cli_run_holding_the_index_lock_is_a_409(deployment):
     seeds, index_dir = deployment
     client = make_client(seeds, index_dir, TOKEN)
@@ -188,6 +192,7 @@ def test_a_cli_run_holding_the_index_lock_is_a_409(deployment):
     assert wait_until_finished(client)["state"] == "done"
 
 
+@pytest.mark.slow
 def test_an_update_whose_runner_died_is_not_running_forever(deployment):
     seeds, index_dir = deployment
     one, two = make_client(seeds, index_dir, TOKEN), make_client(seeds, index_dir, TOKEN)
@@ -208,6 +213,7 @@ def test_an_update_whose_runner_died_is_not_running_forever(deployment):
     assert done["state"] == "done" and done["summary"].startswith("update: 1 added"), done
 
 
+@pytest.mark.slow
 def test_a_failed_update_reports_its_exit_status_and_error(deployment, tmp_path):
     _seeds, index_dir = deployment
     client = make_client(tmp_path / "no-such-seeds", index_dir, TOKEN)
@@ -232,6 +238,7 @@ def _answering_pids(server_log: Path) -> set[int]:
             for line in server_log.read_text().splitlines() if '"/api/admin/update"' in line}
 
 
+@pytest.mark.slow
 def test_a_real_multi_worker_server_answers_one_state(deployment, tmp_path):
     seeds, index_dir = deployment
     add_source(seeds, "fresh.txt", "壬癸子丑")
@@ -254,6 +261,7 @@ def test_a_real_multi_worker_server_answers_one_state(deployment, tmp_path):
     assert done["summary"].startswith("update: 1 added")
 
 
+@pytest.mark.slow
 def test_admin_update_reads_the_servers_settings_file(deployment, tmp_path: Path):
     """Sibling of 11.17: a server started with --config must have its admin-triggered
     update read the same file (here: follow_symlinks, which only the file turns on)."""

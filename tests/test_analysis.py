@@ -98,6 +98,7 @@ def _freq_after_warm_up(env: dict[str, str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_jieba_never_loads_a_cache_planted_in_the_shared_temp_dir(tmp_path: Path):
     """Issue 11.20: jieba's marshal cache lived in world-writable /tmp; anybody could plant
     one. It now lives in a private per-user directory (0700)."""
@@ -116,6 +117,7 @@ def test_jieba_never_loads_a_cache_planted_in_the_shared_temp_dir(tmp_path: Path
     assert (private / "jieba.cache").is_file()  # the next start loads it from there
 
 
+@pytest.mark.slow
 def test_a_shared_cache_dir_is_refused(tmp_path: Path):
     shared = tmp_path / "shared-cache"
     shared.mkdir()

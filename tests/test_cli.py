@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from conftest import SEEDS
 
 from searchsvc.cli import main
@@ -71,6 +72,7 @@ def test_user_mistakes_are_clear_errors(runner, tmp_path: Path):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_serve_runs_a_real_server(live_server):
     with urllib.request.urlopen(f"{live_server}/api/search?q=ECMO") as r:
         assert r.status == 200

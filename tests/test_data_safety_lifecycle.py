@@ -408,6 +408,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and PR_SET_PDEATHSIG")
 def test_sigkilled_update_takes_its_writer_processes_with_it(seeds: Path, index: Path):
     write(seeds / "a.jsonl", article("a1", "甲方号"))
@@ -441,6 +442,7 @@ def test_sigkilled_update_takes_its_writer_processes_with_it(seeds: Path, index:
     assert len(articles(index)) == 601 and hits(index, "编号599号")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
 def test_a_writer_process_killed_ends_the_update_with_a_clear_error(seeds: Path, index: Path):
     """The kernel's OOM killer picks a writer process (the biggest): the update must not
@@ -491,6 +493,7 @@ _FORK_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
 def test_forks_outside_a_write_are_left_alone():
     out = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True)
@@ -546,6 +549,7 @@ def _without_permission_override() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="drops Linux capabilities")
 def test_a_directory_that_cannot_be_listed_keeps_its_articles(seeds: Path, index: Path):
     """Sibling of 11.5: a sub-directory that cannot be listed (permissions) made `update`

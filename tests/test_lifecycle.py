@@ -187,6 +187,7 @@ def test_build_switches_atomically_and_rollback(seeds: Path, tmp_path: Path, run
         rollback(index_dir)
 
 
+@pytest.mark.slow
 def test_second_run_waits_or_fails_clearly_on_the_lock(seeds: Path, tmp_path: Path, runner):
     index_dir = tmp_path / "index"
     with index_lock(index_dir):
@@ -198,6 +199,7 @@ def test_second_run_waits_or_fails_clearly_on_the_lock(seeds: Path, tmp_path: Pa
     assert sync(seeds, index_dir, wait=5).switched
 
 
+@pytest.mark.slow
 def test_stale_lock_of_a_killed_process_is_recovered(seeds: Path, tmp_path: Path, caplog):
     index_dir = tmp_path / "index"
     holder = subprocess.Popen(
@@ -236,6 +238,7 @@ def _limit_file_size() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
 
 
+@pytest.mark.slow
 def test_write_failure_is_a_clear_error_and_the_live_index_is_untouched(
     seeds: Path, tmp_path: Path
 ):
@@ -256,6 +259,7 @@ def test_write_failure_is_a_clear_error_and_the_live_index_is_untouched(
     assert hit_ids(index_dir, "编号1001号") == [] and hit_ids(index_dir, "ECMO")
 
 
+@pytest.mark.slow
 def test_sigkill_during_build_and_update_leaves_the_served_index_intact(
     seeds: Path, tmp_path: Path
 ):
@@ -293,6 +297,7 @@ def test_sigkill_during_build_and_update_leaves_the_served_index_intact(
     assert_consistent(index_dir)
 
 
+@pytest.mark.slow
 def test_running_server_picks_up_updates_without_failed_requests(seeds: Path, tmp_path: Path):
     index_dir = tmp_path / "index"
     sync(seeds, index_dir)

@@ -58,6 +58,7 @@ def test_unknown_or_bad_toml(tmp_path: Path):
         load_settings({"SEARCHSVC_CONFIG": str(unknown)})
 
 
+@pytest.mark.slow
 def test_serve_refuses_to_start_with_bad_config(seed_index):
     proc = subprocess.run(
         [sys.executable, "-m", "searchsvc", "serve", "--index", str(seed_index)],
@@ -69,6 +70,7 @@ def test_serve_refuses_to_start_with_bad_config(seed_index):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_sigterm_lets_requests_in_flight_finish(seed_index, tmp_path: Path):
     log = tmp_path / "server.log"
     with serve_process(seed_index, log, "--threads", "4") as (server, port):
@@ -120,6 +122,7 @@ def test_sigterm_lets_requests_in_flight_finish(seed_index, tmp_path: Path):
         assert "finishing requests in flight" in log.read_text()
 
 
+@pytest.mark.slow
 def test_worker_processes_share_the_port_and_stop_together(seed_index, tmp_path: Path):
     args = ("--workers", "2", "--threads", "2")
     with serve_process(seed_index, tmp_path / "server.log", *args) as (server, port):
@@ -135,6 +138,7 @@ def test_worker_processes_share_the_port_and_stop_together(seed_index, tmp_path:
         assert all(not Path(f"/proc/{pid}").exists() for pid in children)
 
 
+@pytest.mark.slow
 def test_kept_alive_connections_are_spread_evenly_over_the_workers(seed_index, tmp_path: Path):
     """Connections that stay open (a proxy's pool, keep-alive clients) go to the least busy
     worker: four of them on two workers are two each, whatever process wakes first."""
@@ -172,6 +176,7 @@ def test_kept_alive_connections_are_spread_evenly_over_the_workers(seed_index, t
     assert sorted(Counter(pids).values()) == [4, 4]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_replaced(seed_index, tmp_path: Path):
     """A worker that dies (OOM killer, a crash) is replaced; the server keeps answering, and
     the dead worker's live gauges leave /metrics (its counters stay)."""
@@ -225,6 +230,7 @@ def _search(port: int) -> int:
         conn.close()
 
 
+@pytest.mark.slow
 def test_each_run_has_a_private_directory_removed_at_exit(seed_index, tmp_path: Path):
     """Metrics and rate-limit files live in a 0700 directory of this run; one left by a
     server that was killed is removed when the next one starts."""
@@ -251,6 +257,7 @@ def _a_dead_pid() -> int:
     return proc.pid
 
 
+@pytest.mark.slow
 def test_idle_connections_do_not_hold_up_a_stop(seed_index, tmp_path: Path):
     """Connections that never send a request get a short while after SIGTERM, not the
     whole idle timeout or grace period."""

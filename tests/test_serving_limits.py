@@ -11,9 +11,12 @@ import time
 import urllib.parse
 from pathlib import Path
 
+import pytest
 from conftest import access_log_pids, serve_process
 
 from searchsvc.web import SECURITY_HEADERS
+
+pytestmark = pytest.mark.slow  # real server processes
 
 SEARCH = "/api/search?q=" + urllib.parse.quote("医院")
 

@@ -33,11 +33,11 @@ from searchsvc.lifecycle import sync
 from searchsvc.search import search
 from searchsvc.sphinxql import cluster
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     cluster.searchd_binary() is None,
     reason="searchd not installed (apt-get install sphinxsearch): the SphinxQL backend "
     "is tested against real servers only",
-)
+)]
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

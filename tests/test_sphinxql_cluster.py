@@ -27,11 +27,11 @@ from searchsvc.sphinxql import cluster
 from searchsvc.sphinxql.documents import COLUMNS, RowIdCollision, row_id, shard_of
 from searchsvc.sphinxql.engine import EngineError, SphinxEngine, parse_url
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     cluster.searchd_binary() is None,
     reason="searchd not installed (apt-get install sphinxsearch): the SphinxQL backend "
     "tests need a real server",
-)
+)]
 
 
 def article(n: int, paragraphs: int, text: str = "医院开展两癌筛查") -> Article:

@@ -34,11 +34,11 @@ from searchsvc.sphinxql import cluster
 from searchsvc.sphinxql.documents import row_id
 from searchsvc.sphinxql.engine import SphinxEngine
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     cluster.searchd_binary() is None,
     reason="searchd not installed (apt-get install sphinxsearch): the SphinxQL backend "
     "tests need a real server",
-)
+)]
 
 EXTRAS = [
     "5G网络覆盖全县", "引进ECMO设备", "ＥＣＭＯ团队", "醫院門診大樓", "哈哈哈哈大笑",
