@@ -111,48 +111,48 @@ def run(args: argparse.Namespace, scratch: Path, articles: list[Article], url: s
              for a in articles for p in a.paragraphs}
     live = LiveIndex(scratch / "index")
     try:
-        with live.searcher() as (_version, searcher):
-            ids = [searcher.stored_fields(n)["id"] for n in range(searcher.doc_count_all())]
+        searcher = live.snapshot().searcher
+        ids = [searcher.stored_fields(n)["id"] for n in range(searcher.doc_count_all())]
 
-            def embedded(query: str) -> tuple[int, list[str]]:
-                with live.searcher() as (_version, mine):  # one searcher per thread
-                    subs = VersionSubstrings.from_searcher(mine)
-                    parsed = parse_query(query)
-                    ranked = rank(subs, match_spec(parsed), 50)
-                    head = rerank_by_proximity(ranked.hits, subs, parsed.positive)
-                    [mine.stored_fields(d) for d, _ in head[:10]]
-                    return ranked.total, [ids[d] for d, _ in head[:10]]
+        def embedded(query: str) -> tuple[int, list[str]]:
+            mine = live.snapshot().searcher  # one searcher per thread
+            subs = VersionSubstrings.from_searcher(mine)
+            parsed = parse_query(query)
+            ranked = rank(subs, match_spec(parsed), 50)
+            head = rerank_by_proximity(ranked.hits, subs, parsed.positive)
+            [mine.stored_fields(d) for d, _ in head[:10]]
+            return ranked.total, [ids[d] for d, _ in head[:10]]
 
-            def sphinx(query: str) -> tuple[int, list[str]]:
-                reader = engine.reader("blue")  # shared, statistics refreshed every second
-                parsed = parse_query(query)
-                ranked = reader.rank(match_spec(parsed), 50)
-                head = rerank_by_proximity(ranked.hits, reader, parsed.positive)
-                reader.stored_fields_many([d for d, _ in head[:10]])
-                return ranked.total, [names[d] for d, _ in head[:10]]
+        def sphinx(query: str) -> tuple[int, list[str]]:
+            reader = engine.reader("blue")  # shared, statistics refreshed every second
+            parsed = parse_query(query)
+            ranked = reader.rank(match_spec(parsed), 50)
+            head = rerank_by_proximity(ranked.hits, reader, parsed.positive)
+            reader.stored_fields_many([d for d, _ in head[:10]])
+            return ranked.total, [names[d] for d, _ in head[:10]]
 
-            figures: dict[str, object] = {
-                "sphinx_rows_per_s": round(written.rows_per_second),
-                "embedded_build_rows_per_s": round(written.rows / embedded_build),
-            }
-            answers = {}
-            for name, fn in (("embedded", embedded), ("sphinx", sphinx)):
-                answers[name] = [fn(q) for q in QUERIES]  # also warms caches
-                times = []
-                for _ in range(args.rounds):
-                    for query in QUERIES:
-                        t0 = time.perf_counter()
-                        fn(query)
-                        times.append((time.perf_counter() - t0) * 1000)
-                figures[f"{name}_p50_ms"] = round(percentile(times, 50), 2)
-                figures[f"{name}_p90_ms"] = round(percentile(times, 90), 2)
-                for clients in map(int, args.clients.split(",")):
-                    figures[f"{name}_qps_c{clients}"] = round(throughput(fn, clients, 3.0), 1)
-            pairs = list(zip(answers["embedded"], answers["sphinx"], strict=True))
-            figures["totals_differing"] = sum(a[0] != b[0] for a, b in pairs)
-            figures["top10_differing"] = sum(a[1] != b[1] for a, b in pairs)
-            figures["queries"] = len(QUERIES)
-            return figures
+        figures: dict[str, object] = {
+            "sphinx_rows_per_s": round(written.rows_per_second),
+            "embedded_build_rows_per_s": round(written.rows / embedded_build),
+        }
+        answers = {}
+        for name, fn in (("embedded", embedded), ("sphinx", sphinx)):
+            answers[name] = [fn(q) for q in QUERIES]  # also warms caches
+            times = []
+            for _ in range(args.rounds):
+                for query in QUERIES:
+                    t0 = time.perf_counter()
+                    fn(query)
+                    times.append((time.perf_counter() - t0) * 1000)
+            figures[f"{name}_p50_ms"] = round(percentile(times, 50), 2)
+            figures[f"{name}_p90_ms"] = round(percentile(times, 90), 2)
+            for clients in map(int, args.clients.split(",")):
+                figures[f"{name}_qps_c{clients}"] = round(throughput(fn, clients, 3.0), 1)
+        pairs = list(zip(answers["embedded"], answers["sphinx"], strict=True))
+        figures["totals_differing"] = sum(a[0] != b[0] for a, b in pairs)
+        figures["top10_differing"] = sum(a[1] != b[1] for a, b in pairs)
+        figures["queries"] = len(QUERIES)
+        return figures
     finally:
         live.close()
 

@@ -23,7 +23,6 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -367,11 +366,6 @@ class LiveIndex:
             state.version, self.index_dir / state.version, state.searcher, state.synonyms,
             self.time_budget, self,
         )
-
-    @contextmanager
-    def searcher(self) -> Iterator[tuple[str, Searcher]]:  # TEMPORARY: removed after sphinxql
-        snapshot = self.snapshot()
-        yield snapshot.version, snapshot.searcher
 
     def suggester_of(self, version: str) -> Suggester:
         """Autocomplete data of ``version`` (the latest one asked for is kept)."""

@@ -59,10 +59,10 @@ def embedded_hits(tmp_path: Path, articles: list[Article], query: str) -> dict[s
     build_from_articles(articles, tmp_path)
     live = LiveIndex(tmp_path)
     try:
-        with live.searcher() as (_version, searcher):
-            subs = VersionSubstrings.from_searcher(searcher)
-            ranked = rank(subs, match_spec(parse_query(query)), 10_000)
-            return {searcher.stored_fields(d)["id"]: s for d, s in ranked.hits}
+        searcher = live.snapshot().searcher
+        subs = VersionSubstrings.from_searcher(searcher)
+        ranked = rank(subs, match_spec(parse_query(query)), 10_000)
+        return {searcher.stored_fields(d)["id"]: s for d, s in ranked.hits}
     finally:
         live.close()
 
@@ -290,8 +290,8 @@ def test_dates_sources_and_optional_fields_round_trip(running_cluster, tmp_path)
     build_from_articles([odd, article(3, 1)], tmp_path)
     live = LiveIndex(tmp_path)
     try:
-        with live.searcher() as (_version, searcher):
-            expected = [searcher.stored_fields(n) for n in range(2)]
+        searcher = live.snapshot().searcher
+        expected = [searcher.stored_fields(n) for n in range(2)]
     finally:
         live.close()
     reader = engine.reader("green")

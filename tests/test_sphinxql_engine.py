@@ -116,9 +116,9 @@ def embedded(tmp_path_factory: pytest.TempPathFactory, articles) -> Iterator[tup
     index_dir = tmp_path_factory.mktemp("embedded")
     build_from_articles(articles, index_dir)
     live = LiveIndex(index_dir)
-    with live.searcher() as (_version, searcher):
-        ids = [searcher.stored_fields(n)["id"] for n in range(searcher.doc_count_all())]
-        yield VersionSubstrings.from_searcher(searcher), searcher, ids
+    searcher = live.snapshot().searcher
+    ids = [searcher.stored_fields(n)["id"] for n in range(searcher.doc_count_all())]
+    yield VersionSubstrings.from_searcher(searcher), searcher, ids
     live.close()
 
 
