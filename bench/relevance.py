@@ -252,7 +252,7 @@ def run_product(
     """Build with ``lifecycle.sync`` and search every question; also each query's top titles."""
     run = Run("product")
     started = time.perf_counter()
-    summary = sync(seeds, index_dir, full=True)
+    summary = sync(seeds, index_dir, full=True, follow_symlinks=True)
     run.build_seconds = time.perf_counter() - started
     log(f"product build: {summary.line()}")
     if summary.problems:
@@ -508,7 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     ensure_ascii=False) + "\n")
 
         # The paragraphs as the product reads them, for the references and the id check.
-        articles = list(iter_articles(seeds))
+        articles = list(iter_articles(seeds, follow_symlinks=True))
         fed = {a.id for a in articles if a.source == FEED_NAME}
         lost = [fid for fid in ids if fid not in fed]
         if lost:

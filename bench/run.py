@@ -160,7 +160,8 @@ def _resources() -> dict[str, float]:
 
 
 def _corpus_docs(seeds: Path) -> list[tuple[str, list[str]]]:
-    return [(a.title, [p.text for p in a.paragraphs]) for a in iter_articles(seeds)]
+    articles = iter_articles(seeds, follow_symlinks=True)  # the seeds link to the corpus
+    return [(a.title, [p.text for p in a.paragraphs]) for a in articles]
 
 
 def worker_main(kind: str, params: dict[str, str]) -> None:
@@ -168,7 +169,7 @@ def worker_main(kind: str, params: dict[str, str]) -> None:
     seeds, target = Path(params["seeds"]), Path(params.get("target", ""))
     result: dict[str, Any]
     if kind == "product-build":
-        summary = sync(seeds, target, full=True)
+        summary = sync(seeds, target, full=True, follow_symlinks=True)
         result = {"seconds": summary.seconds, "articles": summary.articles,
                   "paragraphs": summary.paragraphs, "version": summary.version,
                   "problems": len(summary.problems)}
@@ -450,7 +451,7 @@ def bench_incremental(seeds: Path, index_dir: Path, source: Path) -> dict[str, A
     for name, n, only in steps:
         path = seeds / f"bench-{name}.jsonl"
         path.write_text("\n".join(new_articles(source, n, name)) + "\n", encoding="utf-8")
-        summary = sync(seeds, index_dir, only=[path] if only else None)
+        summary = sync(seeds, index_dir, only=[path] if only else None, follow_symlinks=True)
         if summary.added != n:
             raise SystemExit(f"{name}: expected {n} added, got: {summary.line()}")
         out[name] = round(summary.seconds, 2)
@@ -492,7 +493,7 @@ def load_corpus(files: Sequence[Path], seeds: Path) -> tuple[Corpus, list[Any]]:
     """Link, read and count the corpus; also return its articles (for the query set)."""
     link_corpus(files, seeds)
     started = time.perf_counter()
-    articles = list(iter_articles(seeds))
+    articles = list(iter_articles(seeds, follow_symlinks=True))
     read_seconds = time.perf_counter() - started
     text_bytes = sum(len(p.text.encode()) for a in articles for p in a.paragraphs)
     corpus = Corpus(

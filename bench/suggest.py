@@ -71,7 +71,7 @@ def main() -> None:
         seeds.mkdir()
         for f in files:
             (seeds / f.name).symlink_to(f)
-        sync(seeds, index_dir, full=True)
+        sync(seeds, index_dir, full=True, follow_symlinks=True)
     suggester = Suggester.load(index_dir / current_version(index_dir))
     typed = prefixes(files)
 

@@ -70,7 +70,7 @@ def main() -> None:
     for f in files:
         (seeds / f.name).symlink_to(f)
 
-    build, build_s = timed(lambda: sync(seeds, index_dir, full=True))
+    build, build_s = timed(lambda: sync(seeds, index_dir, full=True, follow_symlinks=True))
     rss_mb = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
@@ -79,17 +79,17 @@ def main() -> None:
 
     one = seeds / "new-one.jsonl"
     one.write_text(new_articles(files[-1], 1, "one")[0] + "\n", encoding="utf-8")
-    upd1, upd1_s = timed(lambda: sync(seeds, index_dir))
+    upd1, upd1_s = timed(lambda: sync(seeds, index_dir, follow_symlinks=True))
     assert upd1.added == 1, upd1.line()
 
     other = seeds / "new-add.jsonl"
     other.write_text(new_articles(files[0], 1, "add")[0] + "\n", encoding="utf-8")
-    add1, add1_s = timed(lambda: sync(seeds, index_dir, only=[other]))
+    add1, add1_s = timed(lambda: sync(seeds, index_dir, only=[other], follow_symlinks=True))
     assert add1.added == 1, add1.line()
 
     many = seeds / "new-500.jsonl"
     many.write_text("\n".join(new_articles(files[-1], 500, "many")) + "\n", encoding="utf-8")
-    upd500, upd500_s = timed(lambda: sync(seeds, index_dir))
+    upd500, upd500_s = timed(lambda: sync(seeds, index_dir, follow_symlinks=True))
     assert upd500.added == 500, upd500.line()
 
     # end to end: the new article is searchable by a reader opened after the update
