@@ -28,7 +28,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from common import free_port, server_memory_mb, wait_answering
+from common import free_port, percentile, server_memory_mb, wait_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,13 +36,6 @@ HOSTILE = [
     '"', '"""', "((", "*", "?", "OR", "-", "- - -", "<script>alert(1)</script>", "%", "\\",
     "a" * 199, "医" * 200, "OR " * 60, "[a TO z]", "title:医院", "\u0000", "🙂" * 30,
 ]
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def query_mix(corpus_files: list[Path], seed: int = 7) -> list[tuple[str, dict[str, str]]]:

@@ -10,8 +10,8 @@ step of a search: match, rank, proximity re-rank of the first 50, stored fields 
 first 10) and reports per-query milliseconds (p50, p90), queries per second with 1 and 4
 client threads, totals that differ (must be 0) and top-10 lists that differ. Articles:
 the seeds plus ``--synthetic`` articles recombined from their sentences (default), or a
-JSONL feed (``--corpus``, e.g. ../shared/corpora/xwlb/2019.jsonl, read from a temporary
-copy, never from the project).
+JSONL feed or a directory of them (``--corpus``, e.g. ../shared/corpora/xwlb/2019.jsonl or
+../shared/corpora/xwlb, read from a temporary copy, never from the project).
 """
 
 from __future__ import annotations
@@ -69,7 +69,9 @@ def load(args: argparse.Namespace, scratch: Path) -> list[Article]:
     if args.corpus:
         seeds = scratch / "seeds"
         seeds.mkdir()
-        shutil.copy(args.corpus, seeds / Path(args.corpus).name)
+        corpus = Path(args.corpus)
+        for path in sorted(corpus.glob("*.jsonl")) if corpus.is_dir() else [corpus]:
+            shutil.copy(path, seeds / path.name)
         return list(iter_articles(seeds))
     seeds = list(iter_articles(ROOT / "seeds"))
     return seeds + synthetic(seeds, args.synthetic)
