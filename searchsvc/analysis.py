@@ -81,9 +81,6 @@ class Normalized:
     text: str
     origin: tuple[int, ...] | None  # None: identity (same length, char i came from char i)
 
-    def original_index(self, i: int) -> int:
-        return i if self.origin is None else self.origin[i]
-
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map the normalised span [start, end) back to the original text."""
         if self.origin is None:

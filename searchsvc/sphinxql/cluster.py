@@ -58,10 +58,6 @@ def searchd_binary() -> str | None:
     return "/usr/bin/searchd" if os.access("/usr/bin/searchd", os.X_OK) else None
 
 
-def table_names(table: str, colour: str, shards: int) -> list[str]:
-    return [f"{table}_{colour}_{n}" for n in range(shards)]
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

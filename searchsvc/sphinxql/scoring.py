@@ -38,15 +38,6 @@ def bm25(tf: int, length: int, avg_len: float, idf: float) -> float:
     return idf * tf_ * (BM25_K1 + 1) / (tf_ + norm)
 
 
-def matches(spec: MatchSpec, squeezed: str, context: str) -> bool:
-    """Whether the paragraph matches ``spec`` (every group in its text or context, none of
-    the excluded literals in either)."""
-    for group in spec.required:
-        if not any(lit in squeezed or lit in context for lit, _t, _c in group):
-            return False
-    return not any(lit in squeezed or lit in context for lit in spec.excluded)
-
-
 def score(
     spec: MatchSpec,
     idf: Mapping[str, float],
