@@ -14,7 +14,7 @@ Measures, on the same paragraphs (the product's own corpus reader) and the same 
 * incremental updates: 1 and 500 new articles by ``sync`` (full scan of the sources) and
   1 article by ``sync(only=[file])``;
 * query latency p50/p95/p99 per query class, in-process (``search.search``, highlighting
-  included) and over HTTP against the real server (``python -m searchsvc serve``, waitress)
+  included) and over HTTP against the real server (``python -m searchsvc serve``, gunicorn)
   at concurrency 1 and 4 with keep-alive connections on 127.0.0.1, throughput, and the
   server's RSS after the load;
 * references (``bench/baselines.py``; ``--skip-baselines`` leaves them out): the jieba
@@ -764,7 +764,7 @@ NOTES = (
     "whoosh tutorial: ChineseAnalyzer drops stop words (的, 和, ...) and its positions are "
     "character offsets, so single-character and phrase queries may find nothing",
     "product: search() with highlighting and its default time budget (an answer cut short "
-    "is counted as partial); HTTP: GET /api/search?size=10 on 127.0.0.1, waitress "
+    "is counted as partial); HTTP: GET /api/search?size=10 on 127.0.0.1, `searchsvc serve` "
     f"--threads {SERVER_THREADS}, keep-alive connections, {HTTP_PASSES} passes over the set",
     "wall seconds depend on other work on the machine (see the load averages); "
     "CPU seconds much less so",

@@ -103,7 +103,7 @@ def _corpus() -> list[Article]:
 
 @pytest.fixture(scope="module")
 def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    index_dir = tmp_path_factory.mktemp("substrings")
+    index_dir = tmp_path_factory.mktemp("literal-index")
     build_from_articles(_corpus(), index_dir)
     return index_dir
 
