@@ -54,7 +54,7 @@ from .query import QueryError
 from .search import search
 from .sphinxql import cluster
 from .sphinxql.documents import RowIdCollision
-from .sphinxql.engine import EngineError
+from .sphinxql.engine import EngineError, SphinxEngine
 
 log = logging.getLogger("searchsvc")
 
@@ -314,11 +314,16 @@ def stats(ctx: click.Context, index_dir: Path | None, backend: str | None) -> No
     manifest = read_manifest(index_dir / version)
     click.echo(f"version:     {version}")
     if meta and meta.backend:
-        click.echo(f"backend:     {meta.backend} (table set {meta.table_set})")
+        try:
+            held = f"{SphinxEngine(meta.backend).count(meta.table_set)} paragraphs"
+        except EngineError as err:
+            held = f"not answering: {err}"
+        click.echo(f"backend:     {meta.backend} (table set {meta.table_set}: {held})")
     click.echo(f"updated at:  {meta.built_at if meta else 'unknown'}")
     click.echo(f"articles:    {meta.articles if meta else 'unknown'}")
     click.echo(f"paragraphs:  {meta.documents if meta else 'unknown'}")
-    click.echo(f"size:        {_size(index_dir / version) / 1e6:.1f} MB")
+    where = " here (the paragraphs are on the backend)" if meta and meta.backend else ""
+    click.echo(f"size:        {_size(index_dir / version) / 1e6:.1f} MB{where}")
     lineage = [
         f"{name} (after {older.parent})" if (older := read_meta(index_dir / name)) and older.parent
         else name

@@ -177,6 +177,8 @@ def test_updates_in_place_rebuilds_blue_green_and_rollback(backend_url: str, tmp
     assert updated.table_set == first_set and updated.parent == first  # in place
     found = cli("search", "甲乙丙丁", "--index", str(index_dir), "--backend", backend_url)
     assert "【甲乙丙丁】" in found.stdout
+    stats = cli("stats", "--index", str(index_dir), "--backend", backend_url).stdout
+    assert f"(table set {first_set}: 217 paragraphs)" in stats and "after v-" in stats
     # A rebuild writes the other table set; rollback flips back to the version it holds.
     cli("build", *where)
     rebuilt = read_meta(index_dir / current_version(index_dir))
