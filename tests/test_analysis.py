@@ -126,3 +126,69 @@ def test_a_shared_cache_dir_is_refused(tmp_path: Path):
         marshal.dump(({"植入的词": 5, "中": 1}, 6), fh)
     got = _freq_after_warm_up({JIEBA_CACHE_ENV: str(shared), "HOME": str(tmp_path)})
     assert got["planted"] is None and Path(got["tmp_dir"]) != shared
+
+
+# jieba 0.42.1 and jieba-rs differ on these (HMM runs without Chinese, characters outside
+# jieba's CJK range); ``analysis.cut`` must give jieba's words.
+_SEGMENTATION_CASES = [
+    "今年1-5月份,山东潍柴集团实现出口创汇3.88亿美元,同比增长75%",
+    "我国主导的td-lte技术建设4g网络,s-400和f-35,2016-2020年",
+    "黄嘴白鹭、凤头䴙䴘、苍鹭等数十种",
+    "登录www.gfbzb.gov.cn或www.12388.gov.cn,3.0t磁共振,0.050mg,12_3",
+    "  全角　空格\r\n换行\t制表 c++ c# a&b 50%",
+    "",
+]
+
+_COMPARE_SEGMENTERS = """
+import json, sys, jieba
+from searchsvc import analysis
+texts = json.load(open(sys.argv[1], encoding="utf-8"))
+def differing():
+    return [t for t in texts if list(analysis.cut(t)) != list(jieba.dt.cut(t))]
+report = {"plain": differing()}
+analysis.load_user_dictionary(__import__("pathlib").Path(sys.argv[2]))
+report["user_dictionary"] = differing()
+report["segmenter_kept"] = analysis._rust.usable
+report["words"] = list(analysis.cut("千县工程推动医共体，凤头䴙䴘回来了"))
+analysis.load_user_dictionary(__import__("pathlib").Path(sys.argv[3]))
+report["after_zero"] = differing()
+report["fell_back"] = not analysis._rust.usable
+print(json.dumps(report, ensure_ascii=False))
+"""
+
+
+@pytest.mark.slow
+def test_the_segmenter_gives_jiebas_words(tmp_path: Path, seed_articles):
+    """``analysis.cut`` (jieba-rs behind jieba's rules) equals ``jieba.dt.cut`` on every
+    seed title and paragraph and on the cases where jieba-rs alone differs, before and after
+    a user dictionary that adds words (with and without frequency, tagged) and gives
+    dictionary words new frequencies; a zero frequency, which jieba-rs cannot mirror, falls
+    back to jieba. A fresh process: the dictionary is process-wide.
+    (bench/jieba_equality.py does the same over a whole corpus.)"""
+    texts = [
+        normalize(t).text for a in seed_articles for t in [a.title, *(p.text for p in a.paragraphs)]
+    ]
+    texts += _SEGMENTATION_CASES
+    (tmp_path / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), "utf-8")
+    (tmp_path / "userdict.txt").write_text(
+        "千县工程 20 n\n医共体\n凤头䴙䴘 50\n潍柴集团 300 nt\n"  # new words
+        "我们 5\n医院 200000\n中国\n发展 3 v\n"  # dictionary words, new frequencies
+        # jieba keeps a replaced frequency in its total, jieba-rs does not: the total
+        # weighs every route, so a large one must be matched (the "ballast").
+        "甲乙丙丁戊己庚 60000000\n甲乙丙丁戊己庚 1\n",
+        "utf-8",
+    )
+    (tmp_path / "zero.txt").write_text("医共体 0\n", "utf-8")
+    env = {**os.environ, JIEBA_CACHE_ENV: str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-c", _COMPARE_SEGMENTERS, str(tmp_path / "texts.json"),
+         str(tmp_path / "userdict.txt"), str(tmp_path / "zero.txt")],
+        env=env, capture_output=True, text=True, timeout=300, check=True,
+    )
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(texts) > 100
+    assert report["plain"] == []
+    assert report["user_dictionary"] == []
+    assert report["segmenter_kept"] is True
+    assert report["words"][:3] == ["千县工程", "推动", "医共体"]
+    assert report["after_zero"] == [] and report["fell_back"] is True
