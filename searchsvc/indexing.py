@@ -29,6 +29,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 from whoosh.fields import ID, STORED, TEXT, Schema
+from whoosh.formats import Existence
 from whoosh.searching import Searcher
 
 from . import whoosh_compat
@@ -72,13 +73,19 @@ class IndexVerificationError(Exception):
 
 
 whoosh_compat.patch_length_column_cache()
+whoosh_compat.use_compact_posting_pool()
 
 
 def make_schema() -> Schema:
     """One document per paragraph chunk: jieba-analysed text (the lexicon behind
     did-you-mean and autocomplete), stored fields for display, ids and columns. Literal
     matching and ranking live beside it, in ``literal_index``."""
-    words = jieba_analyzer()
+    # The jieba words feed the lexicon only (did-you-mean, autocomplete): words and how many
+    # paragraphs hold each. No frequencies (Existence) and no length column (not scorable):
+    # Whoosh looked a length up for every posting it wrote, and nothing scores with Whoosh.
+    words = TEXT(analyzer=jieba_analyzer(), stored=True, phrase=False)
+    words.format = Existence()
+    words.scorable = False
     # Only what Whoosh itself must find is indexed: ids (updates delete by article, the
     # article page looks its paragraphs up) and the jieba words. Matching, filters, grouping
     # and date order use ``literal_index``; everything else is stored for display only (each
@@ -92,11 +99,13 @@ def make_schema() -> Schema:
         title=STORED(),
         subtitle=STORED(),
         heading=STORED(),
-        text=TEXT(analyzer=words, stored=True, phrase=False),
+        text=words,
         date=STORED(),
         url=STORED(),
         tags=STORED(),
-        article_hash=STORED(),
+        # No article_hash: the manifest keeps each article's hash (what updates compare);
+        # stored on every paragraph it was 12 % of the stored fields. Versions written
+        # before keep it in their own schema.
     )
 
 
@@ -106,7 +115,6 @@ def chunk_id(article_id: str, paragraph: int) -> str:
 
 def article_documents(article: Article) -> Iterator[dict[str, object]]:
     """The Whoosh documents (one per paragraph) of an article."""
-    digest = article.content_hash
     for para in article.paragraphs:
         doc: dict[str, object] = {
             "id": chunk_id(article.id, para.number),
@@ -119,7 +127,6 @@ def article_documents(article: Article) -> Iterator[dict[str, object]]:
             "heading": para.heading or "",
             "text": para.text,
             "url": article.url,
-            "article_hash": digest,
         }
         if article.date:
             doc["date"] = article.date

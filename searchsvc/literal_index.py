@@ -21,6 +21,11 @@ Layout of one segment (``n`` documents, Whoosh's local document numbers):
 * ``doc_article``, ``doc_source``, ``doc_date`` (YYYYMMDD, 0 when unknown): grouping,
   filters and date order; the article and source names are in ``sub_meta.json``.
 
+``sa``, ``sa_doc``, ``ctx_sa`` and ``ctx_sa_ctx`` (four bytes per character of text) are
+saved in three bytes per entry when their values fit (below 2**24: a segment of up to
+16 M characters; larger ones stay int32): ``Packed24`` reads both forms. A quarter off
+the largest files, for a strided read per lookup.
+
 One module (over 400 lines): the arrays on disk and the view that reads them change
 together, and splitting them would put the layout and its only reader in two places.
 """
@@ -38,7 +43,14 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from pydivsufsort import divsufsort
+
+# libdivsufsort sorts with OpenMP threads, and GNU OpenMP's threads do not survive fork():
+# a process forked after a sort ran here (a writer process, a literal-index process of the
+# next build in a long-lived process) would wait forever on them at its first sort. One
+# thread each, then; big builds sort their segments in parallel processes instead. Read
+# by libgomp when pydivsufsort loads it: set before the import.
+os.environ["OMP_NUM_THREADS"] = "1"
+from pydivsufsort import divsufsort  # noqa: E402
 
 from . import whoosh_compat
 from .analysis import squeeze_text
@@ -85,6 +97,53 @@ def _suffix_array(strings: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     sa = divsufsort(text.astype(np.uint16)).astype(np.int32)
     owner = np.repeat(np.arange(len(strings), dtype=np.int32), lengths + 1)
     return text, sa, owner[sa], lengths
+
+
+_PACKED_LIMIT = 1 << 24
+_PACKED = ("sa", "sa_doc", "ctx_sa", "ctx_sa_ctx")
+
+
+def pack24(values: np.ndarray) -> np.ndarray:
+    """Non-negative ints below 2**24 as 3 little-endian bytes each, plus one pad byte (so
+    that every entry can be read as a 4-byte word); ``values`` unchanged if any is larger."""
+    if len(values) and int(values.max()) >= _PACKED_LIMIT:
+        return values
+    words = values.astype("<u4").view(np.uint8).reshape(-1, 4)
+    return np.concatenate([words[:, :3].ravel(), np.zeros(1, dtype=np.uint8)])
+
+
+class Packed24:
+    """An int array saved by ``pack24`` (or a plain int32 one), read as int32 values."""
+
+    __slots__ = ("raw", "packed", "size")
+
+    def __init__(self, raw: np.ndarray):
+        self.raw = raw
+        self.packed = raw.dtype == np.uint8
+        self.size = (len(raw) - 1) // 3 if self.packed else len(raw)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def at(self, i: int) -> int:
+        if not self.packed:
+            return int(self.raw[i])
+        return int.from_bytes(self.raw[3 * i : 3 * i + 3].tobytes(), "little")
+
+    def slice(self, lo: int, hi: int) -> np.ndarray:
+        """Values ``lo:hi`` as int32 (a view of the int32 file, a new array when packed)."""
+        if not self.packed:
+            return self.raw[lo:hi]
+        n = max(0, hi - lo)
+        if n == 0:
+            return np.zeros(0, dtype=np.int32)
+        # Entry i's 4-byte little-endian word starts at byte 3 * i: read them all with
+        # one strided (unaligned) view, then drop the neighbour's byte on top.
+        words = np.ndarray((n,), dtype="<u4", buffer=self.raw, offset=3 * lo, strides=(3,))
+        return (words & 0xFFFFFF).view(np.int32)
+
+    def all(self) -> np.ndarray:
+        return self.slice(0, self.size)
 
 
 def _date_number(value: object) -> int:
@@ -158,6 +217,22 @@ class SegmentSubstrings:
     def contexts(self) -> int:
         return int(self.doc_ctx.max()) + 1 if len(self.doc_ctx) else 0
 
+    @cached_property
+    def suffixes(self) -> Packed24:
+        return Packed24(self.sa)
+
+    @cached_property
+    def suffix_docs(self) -> Packed24:
+        return Packed24(self.sa_doc)
+
+    @cached_property
+    def ctx_suffixes(self) -> Packed24:
+        return Packed24(self.ctx_sa)
+
+    @cached_property
+    def ctx_suffix_contexts(self) -> Packed24:
+        return Packed24(self.ctx_sa_ctx)
+
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], meta: Mapping) -> SegmentSubstrings:
         return cls(**{k: arrays[k] for k in _ARRAYS}, articles=list(meta["articles"]),
@@ -182,7 +257,10 @@ class SegmentSubstrings:
                     meta = {"articles": self.articles, "sources": self.sources}
                     fh.write(json.dumps(meta, ensure_ascii=False).encode("utf-8"))
                 else:
-                    np.save(fh, getattr(self, name), allow_pickle=False)
+                    values = getattr(self, name)
+                    if name in _PACKED and values.dtype != np.uint8:
+                        values = pack24(values)
+                    np.save(fh, values, allow_pickle=False)
             os.replace(tmp, path)
 
     @classmethod
@@ -205,12 +283,12 @@ class SegmentSubstrings:
     def text_occurrences(self, code: bytes) -> np.ndarray:
         """Document of each occurrence of the encoded literal in paragraph texts."""
         lo, hi = self._range("text", code)
-        return self.sa_doc[lo:hi]
+        return self.suffix_docs.slice(lo, hi)
 
     def context_occurrences(self, code: bytes) -> np.ndarray:
         """Context of each occurrence of the encoded literal in titles/headings."""
         lo, hi = self._range("ctx", code)
-        return self.ctx_sa_ctx[lo:hi]
+        return self.ctx_suffix_contexts.slice(lo, hi)
 
     def context_members(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The documents of the contexts ``ids`` (distinct), context by context in order,
@@ -247,22 +325,25 @@ class SegmentSubstrings:
         key = (which, code)
         found = self._ranges.get(key)
         if found is None:
-            text, sa = (self.text, self.sa) if which == "text" else (self.ctx_text, self.ctx_sa)
-            found = _find(text, sa, code)
+            if which == "text":
+                found = _find(self.text, self.suffixes, code)
+            else:
+                found = _find(self.ctx_text, self.ctx_suffixes, code)
             if len(self._ranges) >= 8192:
                 self._ranges.clear()
             self._ranges[key] = found
         return found
 
 
-def _find(text: np.ndarray, sa: np.ndarray, code: bytes) -> tuple[int, int]:
+def _find(text: np.ndarray, sa: Packed24, code: bytes) -> tuple[int, int]:
     """The range of ``sa`` whose suffixes start with ``code`` (two binary searches)."""
     width = len(code) // 2
     if width == 0 or len(sa) == 0:
         return 0, 0
+    at = sa.at
 
     def prefix(i: int) -> bytes:
-        start = int(sa[i])
+        start = at(i)
         return text[start : start + width].tobytes()
 
     lo, hi = 0, len(sa)
@@ -282,17 +363,38 @@ def _find(text: np.ndarray, sa: np.ndarray, code: bytes) -> tuple[int, int]:
     return start, lo
 
 
+def has_saved(folder: Path, segment_id: str) -> bool:
+    """Whether the segment's arrays are saved and readable."""
+    try:
+        return SegmentSubstrings.load(folder, segment_id) is not None
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def save_segment(folder: Path, segment_id: str) -> None:
+    """Build and save the arrays of one segment of the index version in ``folder`` (what a
+    process of a parallel build runs: it opens the version itself)."""
+    from whoosh import index as whoosh_index  # the version on disk, read as any reader would
+
+    ix = whoosh_index.open_dir(str(folder))
+    try:
+        with ix.reader() as reader:
+            for leaf, _offset in reader.leaf_readers():
+                if leaf.segment().segment_id() == segment_id:
+                    SegmentSubstrings.from_reader(leaf).save(folder, segment_id)
+                    return
+    finally:
+        ix.close()
+    raise KeyError(f"no segment {segment_id} in {folder}")
+
+
 def ensure_saved(folder: Path, leaves: Iterable) -> int:  # type: ignore[type-arg]
     """Build and save the arrays of every segment that has none (or unreadable ones); how
     many were built."""
     built = 0
     for leaf in leaves:
         segment_id = leaf.segment().segment_id()
-        try:
-            usable = SegmentSubstrings.load(folder, segment_id) is not None
-        except (OSError, ValueError, KeyError):
-            usable = False  # damaged: written again below
-        if not usable:
+        if not has_saved(folder, segment_id):  # none, or damaged: written again
             SegmentSubstrings.from_reader(leaf).save(folder, segment_id)
             built += 1
     return built

@@ -10,14 +10,21 @@ an upgrade is a deliberate step, not a surprise at run time.
   identifies the version a reader reads (the literal index maps its arrays by them).
 * ``writer_processes``, ``watch_job_queue``: the worker processes of a multi-process
   writer (``MpWriter.tasks``) and its bounded job queue (``MpWriter.jobqueue``).
+* ``use_compact_posting_pool``: writers collect postings in ``CompactPostingPool``
+  (``whoosh.writing.PostingPool`` replaced), which holds the plain posting of an
+  unscored field as 4 bytes in a per-term array instead of a ~180-byte tuple.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import heapq
+from array import array
+from collections.abc import Callable, Iterator
+from itertools import pairwise
 from typing import Any
 
 import whoosh
+import whoosh.writing
 from whoosh.codec import whoosh3
 
 WHOOSH_VERSION = (2, 7, 5)
@@ -39,6 +46,64 @@ def patch_length_column_cache() -> None:
 
     reader_class._cached_reader = _cached_reader
     reader_class._searchsvc_patched = True
+
+
+class CompactPostingPool(whoosh.writing.PostingPool):
+    """Whoosh's posting pool, holding the plain posting (weight 1.0, empty value: every
+    posting of an Existence-format field, which is all of ours) as a document number in
+    an array per (field, term).
+
+    Whoosh keeps one ``(field, term, docnum, weight, value)`` tuple per posting until the
+    segment is written (~180 bytes each: 1.1 GB per writer process on the full corpus),
+    then sorts them all. Here a term's documents arrive in order (a writer numbers its
+    documents as they come), so only the terms are sorted at the end. Other postings
+    (weights, values: older schemas, merged segments) go through Whoosh's own pool, and
+    the two streams are merged in Whoosh's order. Spilling to disk (``save``) writes both
+    as Whoosh's runs, so the multi-process writer's run-merging path still works."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain: dict[tuple[str, bytes], array] = {}
+
+    def add(self, item: tuple) -> None:  # type: ignore[type-arg]
+        fieldname, tbytes, docnum, weight, value = item
+        if value == b"" and weight == 1.0 and type(weight) is float and docnum >= 0:
+            docs = self._plain.get((fieldname, tbytes))
+            if docs is None:
+                self.fieldnames.add(fieldname)
+                self._plain[(fieldname, tbytes)] = array("i", (docnum,))
+            else:
+                docs.append(docnum)
+            return
+        super().add(item)
+
+    def _plain_items(self) -> Iterator[tuple]:  # type: ignore[type-arg]
+        plain, self._plain = self._plain, {}
+        for key in sorted(plain):
+            fieldname, tbytes = key
+            docs = plain.pop(key)
+            ordered = all(a < b for a, b in pairwise(docs))
+            for docnum in docs if ordered else sorted(docs):
+                yield (fieldname, tbytes, docnum, 1.0, b"")
+
+    def items(self, maxfiles: int = 128) -> Iterator[tuple]:  # type: ignore[type-arg]
+        if not self.current and not self.runs:
+            return self._plain_items()
+        return heapq.merge(self._plain_items(), super().items(maxfiles))
+
+    def iter_postings(self) -> Iterator[tuple]:  # type: ignore[type-arg]
+        return self.items()
+
+    def save(self) -> None:
+        if self._plain:
+            self.current.extend(self._plain_items())
+        super().save()
+
+
+def use_compact_posting_pool() -> None:
+    """Every Whoosh writer made from now on (in this process and the writer processes it
+    forks) collects its postings in ``CompactPostingPool``."""
+    whoosh.writing.PostingPool = CompactPostingPool  # SegmentWriter looks it up per writer
 
 
 def segment_folder(leaf: Any) -> str:

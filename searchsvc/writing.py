@@ -19,6 +19,7 @@ instead of stalling it.
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import queue
 import shutil
@@ -47,6 +48,7 @@ from .indexing import (
     verify_version,
     write_meta,
 )
+from .literal_index import has_saved, save_segment
 from .manifest import MANIFEST_FILE, Plan, write_manifest
 from .suggest import SUGGEST_FILE, add_articles, collect_entries, read_entries, write_entries
 
@@ -219,6 +221,7 @@ def write_version(
         probe = plan.add[0] if plan.add else None
         if progress:
             progress.stage("literal index and checks")
+        _save_literal_indexes(building)
         verify_version(ix, plan.manifest.paragraphs, probe)
         if progress:
             progress.stage("autocomplete data")
@@ -236,6 +239,27 @@ def write_version(
     return name
 
 
+def _save_literal_indexes(version_dir: Path) -> None:
+    """The literal index of the version's new segments, one process per segment when there
+    are several (the segments of the writer processes, each ~5 s on the full corpus) and
+    cores to spare; ``verify_version`` saves what is left (and checks all of it)."""
+    processes = os.cpu_count() or 1
+    ix = whoosh_index.open_dir(str(version_dir))
+    try:
+        with ix.reader() as reader:
+            segments = [leaf.segment().segment_id() for leaf, _offset in reader.leaf_readers()]
+    finally:
+        ix.close()
+    missing = [s for s in segments if not has_saved(version_dir, s)]
+    if len(missing) < 2 or processes < 2:
+        return
+    # Forked, so the children share what this process loaded; they die with it.
+    context = multiprocessing.get_context("fork")
+    with _writer_processes_die_with_us():
+        with context.Pool(min(processes, len(missing))) as pool:
+            pool.starmap(save_segment, [(version_dir, s) for s in missing], chunksize=1)
+
+
 def _fill(writer, plan: Plan, carry_from: Path | None, progress: Progress | None) -> None:  # type: ignore[no-untyped-def]
     """Hand the writer its deletions and documents (cancelled if anything fails)."""
     if progress:
@@ -250,10 +274,13 @@ def _fill(writer, plan: Plan, carry_from: Path | None, progress: Progress | None
                 progress.advance()
         if plan.carry and carry_from is not None:
             # Every field is stored: the old documents, analysed again with today's dictionary.
+            # Only the fields of this version's schema (older ones stored article_hash too).
+            names = frozenset(writer.schema.names())
             with whoosh_index.open_dir(str(carry_from)).searcher() as old:
                 for article_id in plan.carry:
                     for docnum in old.document_numbers(article_id=article_id):
-                        writer.add_document(**old.stored_fields(docnum))
+                        fields = old.stored_fields(docnum)
+                        writer.add_document(**{k: v for k, v in fields.items() if k in names})
                     if progress:
                         progress.advance()
     except BaseException:

@@ -32,16 +32,19 @@ from searchsvc.lifecycle import build_from_articles, sync
 from searchsvc.literal_index import (
     META,
     LiteralIndexMissing,
+    Packed24,
     SegmentSubstrings,
     VersionSubstrings,
     build_arrays,
     ensure_saved,
+    pack24,
 )
 from searchsvc.query import Filters, parse_query
 from searchsvc.ranking import match_spec, rank
 from searchsvc.search import search
 from searchsvc.web import create_app
 
+PACKED_NAMES = ("sa", "sa_doc", "ctx_sa", "ctx_sa_ctx")
 ARRAY_NAMES = (
     "text", "sa", "sa_doc", "doc_len",
     "ctx_text", "ctx_sa", "ctx_sa_ctx", "doc_ctx",
@@ -391,6 +394,10 @@ def _assert_saved_arrays_complete(version_dir: Path) -> None:
                 for name in ARRAY_NAMES:
                     saved, fresh = getattr(loaded, name), getattr(built, name)
                     assert isinstance(saved.base, np.memmap), name  # mapped, not read in
+                    if name in PACKED_NAMES:  # small segments: three bytes per entry
+                        assert saved.dtype == np.uint8 and fresh.dtype == np.int32, name
+                        assert len(saved) == 3 * len(fresh) + 1, name
+                        saved = Packed24(saved).all()
                     assert saved.dtype == fresh.dtype, name
                     assert np.array_equal(saved, fresh), name
                 assert loaded.articles == built.articles
@@ -687,3 +694,31 @@ def test_a_short_list_is_the_head_of_the_long_one(corpus_index: Path):
                 short = rank(subs, spec, limit)
                 assert short.total == full.total, query
                 assert short.hits == full.hits[:limit], query
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 7, 1000])
+def test_packed_arrays_read_back_every_slice(size: int):
+    """Three bytes per entry read back as the int32 values, whatever the slice (first and
+    last entries included: the last word's fourth byte is the pad)."""
+    rng = np.random.default_rng(size)
+    values = rng.integers(0, 1 << 24, size, dtype=np.int64).astype(np.int32)
+    if size:
+        values[0], values[-1] = (1 << 24) - 1, 0
+    raw = pack24(values)
+    assert raw.dtype == np.uint8 and len(raw) == 3 * size + 1
+    packed = Packed24(raw)
+    assert len(packed) == size
+    assert packed.all().dtype == np.int32
+    assert np.array_equal(packed.all(), values)
+    for lo in range(0, size + 1, max(1, size // 7)):
+        for hi in (lo, min(size, lo + 1), min(size, lo + 5), size):
+            assert np.array_equal(packed.slice(lo, hi), values[lo:hi]), (lo, hi)
+    assert [packed.at(i) for i in range(size)] == values.tolist()
+
+
+def test_values_too_large_to_pack_stay_int32():
+    values = np.array([0, 5, 1 << 24], dtype=np.int32)
+    assert pack24(values) is values
+    plain = Packed24(values)
+    assert plain.packed is False and np.array_equal(plain.slice(1, 3), values[1:3])
+    assert plain.at(2) == 1 << 24

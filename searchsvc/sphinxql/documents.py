@@ -58,7 +58,6 @@ STORED = {
     "date": "day",
     "url": "url",
     "tags": "tags",
-    "article_hash": "article_hash",
 }
 # Stored fields a Whoosh document may lack (absent, or None, which Whoosh does not keep).
 OPTIONAL = ("subtitle", "date", "url", "tags", "heading", "title")
@@ -138,6 +137,7 @@ def article_rows(article: Article, first_seq: int) -> list[Row]:
         context = context_of(fields)
         present = sum(1 << i for i, name in enumerate(OPTIONAL) if fields.get(name) is not None)
         attrs: dict[str, object] = {STORED[k]: v for k, v in fields.items()}
+        attrs["article_hash"] = article.content_hash
         values: dict[str, object] = {
             "id": row_id(str(fields["id"])),
             TEXT_FIELD: encode_chars(squeezed),
