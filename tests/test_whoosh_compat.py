@@ -45,3 +45,24 @@ def test_segment_folder_and_version_key_read_a_real_index(seed_index: Path):
 def test_the_multi_process_writer_keeps_its_processes_and_job_queue():
     source = inspect.getsource(MpWriter.__init__)
     assert "self.tasks = []" in source and "self.jobqueue = Queue(" in source
+
+
+def test_writers_collect_postings_in_the_compact_pool(tmp_path: Path):
+    """use_compact_posting_pool replaces the class SegmentWriter looks up by name; the
+    pool methods the writers call are the ones CompactPostingPool overrides."""
+    import whoosh.writing
+    from whoosh.fields import ID, Schema
+
+    assert "PostingPool(" in inspect.getsource(whoosh.writing.SegmentWriter.__init__)
+    import whoosh.multiproc
+
+    used = inspect.getsource(whoosh.writing.SegmentWriter) + inspect.getsource(whoosh.multiproc)
+    for call in ("pool.add", "pool.iter_postings", "pool.save", "pool.cleanup"):
+        assert call in used, call
+    whoosh_compat.use_compact_posting_pool()
+    ix = whoosh_index.create_in(str(tmp_path), Schema(id=ID(stored=True)))
+    writer = ix.writer()
+    try:
+        assert type(writer.pool) is whoosh_compat.CompactPostingPool
+    finally:
+        writer.cancel()
