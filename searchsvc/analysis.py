@@ -40,6 +40,7 @@ import jieba
 import jieba.finalseg
 import rjieba
 from whoosh.analysis import Token, Tokenizer
+from whoosh.formats import Existence
 
 # jieba logs its dictionary loading at INFO on every process start; keep that quiet.
 jieba.setLogLevel(logging.WARNING)
@@ -240,20 +241,45 @@ def cut(text: str) -> Iterator[str]:
 def jieba_words(text: str) -> Iterator[str]:
     """Search-mode jieba words of ``text``, normalised: the words of
     ``jieba.cut_for_search``, in its order, minus punctuation and spaces."""
+    return iter(search_words(text))
+
+
+def search_words(text: str) -> list[str]:
+    """``jieba_words`` as a list (what the build's tokenizing calls)."""
     warm_up()
-    freq = jieba.dt.FREQ  # only filled by initialize()
+    out: list[str] = []
+    extend = out.extend
+    known = _search_forms
     for word in cut(normalize(text).text):
-        if not any(map(is_word_char, word)):
-            continue
+        forms = known.get(word)
+        extend(forms if forms is not None else _search_forms_of(word))
+    return out
+
+
+# word → what it adds to ``search_words``: words recur (Zipf), and their forms depend on
+# jieba's dictionary only (cleared when a user dictionary changes it).
+_search_forms: dict[str, tuple[str, ...]] = {}
+_SEARCH_FORMS_KEPT = 500_000
+
+
+def _search_forms_of(word: str) -> tuple[str, ...]:
+    """The sub-words of ``cut_for_search`` (its 2- and 3-grams in the dictionary), then
+    the word; nothing for punctuation and spaces."""
+    if not any(map(is_word_char, word)):
+        forms: tuple[str, ...] = ()
+    else:
+        freq = jieba.dt.FREQ  # only filled by initialize()
         width = len(word)
-        # The same sub-words, in the same order, as jieba.Tokenizer.cut_for_search.
-        for n in (2, 3):
-            if width > n:
-                for i in range(width - n + 1):
-                    sub = word[i : i + n]
-                    if freq.get(sub):
-                        yield sub
-        yield word
+        subs = [
+            word[i : i + n]
+            for n in (2, 3) if width > n
+            for i in range(width - n + 1)
+            if freq.get(word[i : i + n])
+        ]
+        forms = (*subs, word)
+    if len(_search_forms) < _SEARCH_FORMS_KEPT:
+        _search_forms[word] = forms
+    return forms
 
 
 @lru_cache(maxsize=8192)
@@ -298,6 +324,7 @@ def load_user_dictionary(path: Path) -> bool:
         _rust.add_word(word, jieba.dt.FREQ[word], tag, before)
     _loaded_dictionaries.add(digest)
     _short_text_words.cache_clear()  # cached segmentations may have changed
+    _search_forms.clear()
     return True
 
 
@@ -375,3 +402,18 @@ class JiebaTokenizer(Tokenizer):
 def jieba_analyzer() -> JiebaTokenizer:
     """The analyser of the text field."""
     return JiebaTokenizer()
+
+
+class JiebaWordSet(Existence):
+    """The text field's format: each distinct jieba word of a paragraph once (no
+    frequencies, positions or lengths: the lexicon needs words and how many paragraphs
+    hold each). The words come straight from ``search_words``, the same words the
+    field's analyzer yields, without a token stream (five generator steps per word in
+    Whoosh's path). Pickled into the index's table of contents, like the tokenizer."""
+
+    def word_values(self, value, analyzer, **kwargs):  # type: ignore[no-untyped-def]
+        if not isinstance(value, str):
+            return super().word_values(value, analyzer, **kwargs)
+        boost = self.field_boost
+        return ((word, 1, boost, b"") for word in set(search_words(value)))
+

@@ -29,13 +29,13 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 from whoosh.fields import ID, STORED, TEXT, Schema
-from whoosh.formats import Existence
 from whoosh.searching import Searcher
 
 from . import whoosh_compat
 from .analysis import (
     SYNONYMS,
     USER_DICTIONARY,
+    JiebaWordSet,
     jieba_analyzer,
     load_user_dictionary,
     read_synonyms,
@@ -84,7 +84,7 @@ def make_schema() -> Schema:
     # paragraphs hold each. No frequencies (Existence) and no length column (not scorable):
     # Whoosh looked a length up for every posting it wrote, and nothing scores with Whoosh.
     words = TEXT(analyzer=jieba_analyzer(), stored=True, phrase=False)
-    words.format = Existence()
+    words.format = JiebaWordSet()
     words.scorable = False
     # Only what Whoosh itself must find is indexed: ids (updates delete by article, the
     # article page looks its paragraphs up) and the jieba words. Matching, filters, grouping

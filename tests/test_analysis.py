@@ -192,3 +192,18 @@ def test_the_segmenter_gives_jiebas_words(tmp_path: Path, seed_articles):
     assert report["segmenter_kept"] is True
     assert report["words"][:3] == ["千县工程", "推动", "医共体"]
     assert report["after_zero"] == [] and report["fell_back"] is True
+
+
+def test_the_word_set_format_indexes_the_tokenizers_words(seed_articles):
+    """The text field's format reads ``search_words`` directly; it must index exactly the
+    distinct words the field's analyzer yields (Whoosh's Existence path)."""
+    from whoosh.formats import Existence
+
+    from searchsvc.analysis import JiebaWordSet
+
+    texts = [p.text for a in seed_articles for p in a.paragraphs]
+    texts += ["……潼南区妇幼保健院", "醫院發展ＥＣＭＯ", "ﬁle № 3½", "“十四五”时期，  ", ""]
+    for text in texts:
+        ours = sorted(JiebaWordSet().word_values(text, JiebaTokenizer()))
+        whooshs = sorted(Existence().word_values(text, JiebaTokenizer()))
+        assert ours == whooshs, text
