@@ -188,9 +188,16 @@ class _RustSegmenter:
     _BALLAST = "\ue000\ue001"
 
     def __init__(self) -> None:
-        self.rust = rjieba.Jieba()
+        self._rust: rjieba.Jieba | None = None
         self.ballast = 0
         self.usable = True
+
+    @property
+    def rust(self) -> rjieba.Jieba:
+        # Loaded on first use (0.2 s): commands that never segment do not pay for it.
+        if self._rust is None:
+            self._rust = rjieba.Jieba()
+        return self._rust
 
     def add_word(self, word: str, freq: int, tag: str | None, before: int | None) -> None:
         """Mirror ``jieba.add_word(word, freq, tag)``: ``freq`` as jieba settled it,
