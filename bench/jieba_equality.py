@@ -28,7 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # searchsvc; co
 import jieba  # noqa: E402
 from common import ROOT, git_commit, machine  # noqa: E402
 
-from searchsvc.analysis import cut, load_user_dictionary, normalize, warm_up  # noqa: E402
+from searchsvc.analysis import (  # noqa: E402
+    cut,
+    load_user_dictionary,
+    normalize,
+    use_jieba_rs,
+    warm_up,
+)
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "xwlb"
 
@@ -100,6 +106,7 @@ def main() -> int:
         return 2
     print(f"commit {git_commit()}; machine {machine()}")
     warm_up()
+    use_jieba_rs()
     texts = list(corpus_texts(args.corpus))
     differ = compare(texts, "jieba's dictionary")
     entries = stress_dictionary(texts, args.dictionary)

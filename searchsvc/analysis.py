@@ -11,12 +11,15 @@ case folding, and Traditional → Simplified Chinese (OpenCC), so either script 
 in the same order, as ``jieba.cut_for_search``, minus punctuation): the lexicon behind
 did-you-mean and autocomplete.
 
-Segmentation is jieba 0.42.1's, word for word: ``cut`` runs jieba's own block rules in
-Python and hands each block to jieba-rs (``rjieba``, ~6× faster in all), correcting the one place
-where jieba-rs differs (how its HMM splits non-Chinese runs such as "1-5" or "td-lte").
-``jieba`` stays the reference: ``bench/jieba_equality.py`` compares the two over a whole
-corpus with and without a user dictionary, and a user dictionary jieba-rs cannot mirror
-(a word with frequency 0) switches this process back to jieba itself.
+Segmentation is jieba 0.42.1's, word for word. While a version is written
+(``use_jieba_rs``), ``cut`` runs jieba's own block rules in Python and hands each block to
+jieba-rs (``rjieba``, ~6× faster in all), correcting what jieba-rs does differently: its
+HMM keeps non-Chinese runs such as "1-5" or "td-lte" whole, its blocks take in characters
+jieba leaves out, and it keeps another dictionary total after re-added words. Elsewhere
+(servers, queries: short texts) jieba itself segments, without a second dictionary in
+memory. ``jieba`` is the reference: ``bench/jieba_equality.py`` compares the two over a
+whole corpus with and without a user dictionary; a user dictionary jieba-rs cannot mirror
+(a word with frequency 0) switches the process back to jieba.
 
 The text field keeps frequencies only, so the tokenizer produces no positions or offsets.
 It is pickled into the index's table of contents: keep it top-level here, with this
@@ -189,14 +192,24 @@ class _RustSegmenter:
 
     def __init__(self) -> None:
         self._rust: rjieba.Jieba | None = None
-        self.ballast = 0
+        self.enabled = False  # see use_jieba_rs
         self.usable = True
+        self.ballast = 0
+        # Every word jieba was given (word, frequency as jieba settled it, its frequency
+        # before): replayed into jieba-rs when it is loaded after them.
+        self.added: list[tuple[str, int, str | None, int | None]] = []
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and self.usable
 
     @property
     def rust(self) -> rjieba.Jieba:
-        # Loaded on first use (0.2 s): commands that never segment do not pay for it.
+        # Loaded on first use (0.2 s, ~35 MB), with the words jieba was given meanwhile.
         if self._rust is None:
             self._rust = rjieba.Jieba()
+            for entry in self.added:
+                self._mirror(*entry)
         return self._rust
 
     def add_word(self, word: str, freq: int, tag: str | None, before: int | None) -> None:
@@ -206,11 +219,17 @@ class _RustSegmenter:
             # jieba then forces its HMM to split the word (finalseg.Force_Split_Words):
             # nothing in jieba-rs does that. Segment with jieba itself from now on.
             self.usable = False
+        self.added.append((word, freq, tag, before))
+        if self._rust is not None:
+            self._mirror(word, freq, tag, before)
+
+    def _mirror(self, word: str, freq: int, tag: str | None, before: int | None) -> None:
+        if freq == 0:
             return
         if before:
             self.ballast += before
-            self.rust.add_word(self._BALLAST, self.ballast, None)
-        self.rust.add_word(word, freq, tag)
+            self._rust.add_word(self._BALLAST, self.ballast, None)  # type: ignore[union-attr]
+        self._rust.add_word(word, freq, tag)  # type: ignore[union-attr]
 
     def cut(self, text: str) -> Iterator[str]:
         """``jieba.dt.cut(text)`` (HMM on), the same words in the same order."""
@@ -237,10 +256,19 @@ class _RustSegmenter:
 _rust = _RustSegmenter()
 
 
+def use_jieba_rs() -> None:
+    """Segment with jieba-rs in this process (and the processes it forks from now on):
+    for bulk work (writing an index version). Other processes (servers, queries) keep
+    jieba itself: the same words, without a second dictionary in memory (~35 MB a
+    worker)."""
+    _rust.enabled = True
+
+
 def cut(text: str) -> Iterator[str]:
-    """jieba's words of ``text`` (``jieba.dt.cut`` with HMM), computed by jieba-rs."""
+    """jieba's words of ``text`` (``jieba.dt.cut`` with HMM): computed by jieba-rs after
+    ``use_jieba_rs``, else by jieba."""
     warm_up()
-    if _rust.usable:
+    if _rust.active:
         return _rust.cut(text)
     return jieba.dt.cut(text)
 

@@ -33,7 +33,7 @@ from typing import Protocol
 from whoosh import index as whoosh_index
 
 from . import whoosh_compat
-from .analysis import SYNONYMS, USER_DICTIONARY
+from .analysis import SYNONYMS, USER_DICTIONARY, use_jieba_rs
 from .indexing import (
     BUILDING_SUFFIX,
     META_FILE,
@@ -185,6 +185,7 @@ def write_version(
 ) -> str:
     """Write a new version (from ``base`` or empty, plus ``plan.carry`` re-indexed from
     ``carry_from``), verify it, switch to it; its name. Its parent is the live version."""
+    use_jieba_rs()  # bulk segmentation: jieba's words, by jieba-rs (analysis.cut)
     name = new_version_name()
     live = current_version(index_dir)
     parent = live if live and (index_dir / live).is_dir() else None
