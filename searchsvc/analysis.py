@@ -291,8 +291,9 @@ def search_words(text: str) -> list[str]:
     return out
 
 
-# word → what it adds to ``search_words``: words recur (Zipf), and their forms depend on
-# jieba's dictionary only (cleared when a user dictionary changes it).
+# word → what it adds to ``search_words``, while a version is written: words recur (Zipf),
+# and their forms depend on jieba's dictionary only (cleared when a user dictionary
+# changes it).
 _search_forms: dict[str, tuple[str, ...]] = {}
 _SEARCH_FORMS_KEPT = 500_000
 
@@ -312,7 +313,8 @@ def _search_forms_of(word: str) -> tuple[str, ...]:
             if freq.get(word[i : i + n])
         ]
         forms = (*subs, word)
-    if len(_search_forms) < _SEARCH_FORMS_KEPT:
+    # Kept while writing a version only: a server would keep every word ever queried.
+    if _rust.enabled and len(_search_forms) < _SEARCH_FORMS_KEPT:
         _search_forms[word] = forms
     return forms
 
