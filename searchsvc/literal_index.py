@@ -147,7 +147,9 @@ class Packed24:
         return self.slice(0, self.size)
 
 
-def _date_number(value: object) -> int:
+def date_number(value: object) -> int:
+    """A "YYYY-MM-DD" date (stored, or a filter bound) as YYYYMMDD; 0 when there is none
+    (the arrays' "no date")."""
     text = str(value or "")
     digits = text[:4] + text[5:7] + text[8:10]
     return int(digits) if len(text) >= 10 and digits.isdigit() else 0
@@ -174,7 +176,7 @@ def build_arrays(docs: Iterable[Mapping[str, object]]) -> tuple[dict[str, np.nda
         contexts.append("\n".join(str(p) for p in parts if p))
         articles.append(str(fields.get("article_id") or ""))
         sources.append(str(fields.get("source") or ""))
-        dates.append(_date_number(fields.get("date")))
+        dates.append(date_number(fields.get("date")))
     doc_ctx, distinct_contexts = _ordinals(contexts)
     text, sa, sa_doc, doc_len = _suffix_array(texts)
     ctx_text, ctx_sa, ctx_sa_ctx, _ = _suffix_array([squeeze_text(c) for c in distinct_contexts])

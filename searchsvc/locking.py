@@ -17,6 +17,8 @@ from pathlib import Path
 
 import filelock
 
+from .processes import pid_alive
+
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".lock"
@@ -25,16 +27,6 @@ LOCK_OWNER_FILE = ".lock.owner"
 
 class IndexBusyError(Exception):
     """Another build or update holds the lock."""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextmanager
@@ -54,7 +46,7 @@ def index_lock(index_dir: Path, wait: float = 0.0) -> Iterator[None]:
         ) from None
     try:
         stale = _read_owner(owner_file)
-        if stale and stale != os.getpid() and not _pid_alive(stale):
+        if stale and stale != os.getpid() and not pid_alive(stale):
             log.warning("recovered the lock of a run that died (pid %s)", stale)
         owner_file.write_text(str(os.getpid()), encoding="utf-8")
         yield

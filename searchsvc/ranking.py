@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from .analysis import jieba_words
-from .literal_index import SegmentView, VersionSubstrings, encode
+from .literal_index import SegmentView, VersionSubstrings, date_number, encode
 from .query import MAX_KEYWORDS, Filters, Keyword, ParsedQuery
 
 GROUP_LIMIT = 2  # paragraphs shown per article when results are grouped
@@ -215,10 +215,10 @@ class _Segment:
             wanted = sources.get(filters.source, -1)
             mask = _and(mask, self.view.source[self.data.doc_source] == wanted)
         if filters.date_from:
-            mask = _and(mask, self.data.doc_date >= _date_number(filters.date_from))
+            mask = _and(mask, self.data.doc_date >= date_number(filters.date_from))
         if filters.date_to:  # 0 is "no date": never within a range
             dates = self.data.doc_date
-            mask = _and(mask, (dates <= _date_number(filters.date_to)) & (dates > 0))
+            mask = _and(mask, (dates <= date_number(filters.date_to)) & (dates > 0))
         return mask
 
     def match(
@@ -312,10 +312,6 @@ def _bm25(tf: np.ndarray, length: np.ndarray, avg_len: float, idf: float) -> np.
     tf = tf.astype(np.float64)
     norm = BM25_K1 * (1 - BM25_B + BM25_B * length / avg_len)
     return idf * tf * (BM25_K1 + 1) / (tf + norm)
-
-
-def _date_number(value: str) -> int:
-    return int(value.replace("-", "")) if value else 0
 
 
 def rank(

@@ -30,6 +30,7 @@ from gunicorn.app.base import BaseApplication
 
 from .config import Settings
 from .gunicorn_compat import MAX_HEAD_BYTES, HeadFirstWorker
+from .processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +76,6 @@ def _runs_root() -> Path:
     return root
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextlib.contextmanager
 def run_directory() -> Iterator[Path]:
     """A fresh private (0700) directory for this server run, removed when it ends; the
@@ -92,7 +83,7 @@ def run_directory() -> Iterator[Path]:
     root = _runs_root()
     for old in root.glob("run-*"):
         pid = old.name.split("-")[1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     owner = os.getpid()
     path = Path(tempfile.mkdtemp(prefix=f"run-{owner}-", dir=root))

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pymysql
 
+from ..processes import pid_alive
 from .documents import BIGINT_ATTRS, FIELDS, STRING_ATTRS, UINT_ATTRS
 
 SEARCHD = "searchd"
@@ -165,20 +166,6 @@ def _pid(directory: Path, name: str) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (our own child, not yet reaped) is gone for our purposes
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _connect(address: str, timeout: float = 2.0) -> pymysql.connections.Connection:
     host, port = address.rsplit(":", 1)
     return pymysql.connect(host=host, port=int(port), connect_timeout=timeout,
@@ -192,7 +179,7 @@ def _wait_answering(address: str, name: str, directory: Path, deadline: float) -
             return
         except pymysql.err.OperationalError:
             pid = _pid(directory, name)
-            if time.monotonic() > deadline or (pid is not None and not _alive(pid)):
+            if time.monotonic() > deadline or (pid is not None and not pid_alive(pid)):
                 log = (directory / f"{name}.log").read_text(errors="replace")[-2000:]
                 raise ClusterError(f"searchd {name} did not answer on {address}:\n{log}") from None
             time.sleep(0.1)
@@ -201,7 +188,7 @@ def _wait_answering(address: str, name: str, directory: Path, deadline: float) -
 def running(directory: Path) -> list[int]:
     """The PIDs of this directory's searchd processes that are alive."""
     pids = (_pid(directory, name) for name in _names(directory))
-    return [pid for pid in pids if pid is not None and _alive(pid)]
+    return [pid for pid in pids if pid is not None and pid_alive(pid)]
 
 
 def start(directory: Path, shards: int, table: str = "searchsvc", mirrors: int = 1) -> str:
@@ -264,7 +251,7 @@ def stop(directory: Path) -> None:
             pass
     deadline = time.monotonic() + STOP_TIMEOUT
     for pid in pids:
-        while _alive(pid):
+        while pid_alive(pid):
             if time.monotonic() > deadline:
                 try:
                     os.kill(pid, signal.SIGKILL)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from ..analysis import squeeze_text
 from ..corpus import Article
 from ..indexing import article_documents
+from ..literal_index import date_number
 from ..ranking import MatchSpec
 
 TEXT_FIELD = "chars"
@@ -113,12 +114,6 @@ def context_of(fields: dict[str, object]) -> str:
     return squeeze_text("\n".join(str(p) for p in parts if p))
 
 
-def _date_number(value: object) -> int:
-    text = str(value or "")
-    digits = text[:4] + text[5:7] + text[8:10]
-    return int(digits) if len(text) >= 10 and digits.isdigit() else 0
-
-
 @dataclass(frozen=True)
 class Row:
     """One paragraph as a row: ``values`` in ``COLUMNS`` order."""
@@ -146,7 +141,7 @@ def article_rows(article: Article, first_seq: int) -> list[Row]:
             "squeezed": squeezed,
             "squeezed_context": context,
             "paragraph": int(fields.get("paragraph") or 0),  # type: ignore[call-overload]
-            "date": _date_number(fields.get("date")),
+            "date": date_number(fields.get("date")),
             "text_units": utf16_units(squeezed),
             "context_units": utf16_units(context),
             "present": present,

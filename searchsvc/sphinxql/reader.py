@@ -32,6 +32,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
+from ..literal_index import date_number
 from ..query import Filters
 from ..ranking import GROUP_LIMIT, MatchSpec, Ranked
 from . import documents as docs
@@ -83,10 +84,6 @@ def _probe_literals(spec: MatchSpec) -> list[str]:
     if len(set(weights.values())) < 2:
         return []
     return sorted(weights, key=lambda lit: -weights[lit])[:PROBES]
-
-
-def _date_number(value: str) -> int:
-    return int(value.replace("-", "")) if value else 0
 
 
 class SphinxReader:
@@ -187,9 +184,9 @@ class SphinxReader:
             clauses.append("source = %s")
             args.append(filters.source)
         if filters.date_from:
-            clauses.append(f"date >= {_date_number(filters.date_from)}")
+            clauses.append(f"date >= {date_number(filters.date_from)}")
         if filters.date_to:  # 0 is "no date": never within a range
-            clauses.append(f"date <= {_date_number(filters.date_to)} AND date > 0")
+            clauses.append(f"date <= {date_number(filters.date_to)} AND date > 0")
         return " AND ".join(clauses), args
 
     def rank(

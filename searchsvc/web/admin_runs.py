@@ -74,6 +74,8 @@ def _write_state(directory: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, directory / STATE_FILE)  # readers see the old state or the new one
 
 
+# _proc_stat and pid_alive repeat searchsvc/processes.py on purpose: the runner executes
+# this file by path (``python -I``), where the package's modules cannot be imported.
 def _proc_stat(pid: int) -> tuple[str, str] | None:
     """(state letter, start time) from /proc, or None where there is no /proc."""
     try:
