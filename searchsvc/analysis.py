@@ -21,9 +21,9 @@ memory. ``jieba`` is the reference: ``bench/jieba_equality.py`` compares the two
 whole corpus with and without a user dictionary; a user dictionary jieba-rs cannot mirror
 (a word with frequency 0) switches the process back to jieba.
 
-The text field keeps frequencies only, so the tokenizer produces no positions or offsets.
-It is pickled into the index's table of contents: keep it top-level here, with this
-import path.
+The text field keeps each paragraph's distinct words only (``JiebaWordSet``: no
+frequencies, positions or offsets). Its format and tokenizer are pickled into the index's
+table of contents: keep them top-level here, with this import path.
 """
 
 from __future__ import annotations
@@ -405,7 +405,7 @@ def content_words(text: str) -> list[str]:
 
 class JiebaTokenizer(Tokenizer):
     """Whoosh tokenizer of the text field: the words of ``jieba_words``, text only (the
-    field stores frequencies, not positions or offsets)."""
+    field stores no frequencies, positions or offsets)."""
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self)

@@ -225,16 +225,8 @@ class SegmentSubstrings:
         return Packed24(self.sa)
 
     @cached_property
-    def suffix_docs(self) -> Packed24:
-        return Packed24(self.sa_doc)
-
-    @cached_property
     def ctx_suffixes(self) -> Packed24:
         return Packed24(self.ctx_sa)
-
-    @cached_property
-    def ctx_suffix_contexts(self) -> Packed24:
-        return Packed24(self.ctx_sa_ctx)
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], meta: Mapping) -> SegmentSubstrings:
@@ -286,12 +278,12 @@ class SegmentSubstrings:
     def text_occurrences(self, code: bytes) -> np.ndarray:
         """Document of each occurrence of the encoded literal in paragraph texts."""
         lo, hi = self._range("text", code)
-        return self.suffix_docs.slice(lo, hi)
+        return self.sa_doc[lo:hi]
 
     def context_occurrences(self, code: bytes) -> np.ndarray:
         """Context of each occurrence of the encoded literal in titles/headings."""
         lo, hi = self._range("ctx", code)
-        return self.ctx_suffix_contexts.slice(lo, hi)
+        return self.ctx_sa_ctx[lo:hi]
 
     def context_members(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The documents of the contexts ``ids`` (distinct), context by context in order,

@@ -222,7 +222,7 @@ def write_version(
         probe = plan.add[0] if plan.add else None
         if progress:
             progress.stage("literal index and checks")
-        _save_literal_indexes(building)
+        _save_literal_indexes(ix)
         verify_version(ix, plan.manifest.paragraphs, probe)
         if progress:
             progress.stage("autocomplete data")
@@ -240,17 +240,14 @@ def write_version(
     return name
 
 
-def _save_literal_indexes(version_dir: Path) -> None:
+def _save_literal_indexes(ix) -> None:  # type: ignore[no-untyped-def]
     """The literal index of the version's new segments, one process per segment when there
     are several (the segments of the writer processes, each ~5 s on the full corpus) and
     cores to spare; ``verify_version`` saves what is left (and checks all of it)."""
     processes = os.cpu_count() or 1
-    ix = whoosh_index.open_dir(str(version_dir))
-    try:
-        with ix.reader() as reader:
-            segments = [leaf.segment().segment_id() for leaf, _offset in reader.leaf_readers()]
-    finally:
-        ix.close()
+    version_dir = Path(ix.storage.folder)
+    with ix.reader() as reader:
+        segments = [leaf.segment().segment_id() for leaf, _offset in reader.leaf_readers()]
     missing = [s for s in segments if not has_saved(version_dir, s)]
     if len(missing) < 2 or processes < 2:
         return
