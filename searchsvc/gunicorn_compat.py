@@ -16,7 +16,8 @@ gunicorn 27.0.1 (``gunicorn.workers.gthread``, ``gunicorn.util``, ``gunicorn.wor
   or its previous answer) is closed; a head over ``MAX_HEAD_BYTES`` is answered 431, a
   declared body over ``max_body_bytes`` 413 and a chunked body 411, before anything reads
   further. It also spreads connections over the workers (least connections first) and
-  takes in the kernel's queue when it stops.
+  takes in the kernel's queue when it stops, then stops listening (new connections are
+  refused, not queued and reset) while it finishes the requests in flight.
 * ``install_error_headers``: the answers gunicorn writes itself (400, 414, 431…, from
   ``util.write_error``) carry no headers but the status line's; this adds ours (the
   security headers).
@@ -244,11 +245,12 @@ class HeadFirstWorker(ThreadWorker):
     def set_accept_enabled(self, enabled: bool) -> None:
         """gthread's loop enables accepting whenever under the connection limit: not while
         holding back for a sibling. On stop, first take in the connections already waiting in
-        the kernel's queue: closing the listener would reset them, and they connected in
-        time."""
+        the kernel's queue (closing the listener would reset them, and they connected in
+        time), then close the listener."""
         if enabled and self.alive and time.monotonic() < self._accept_again:
             return
-        if not enabled and not self.alive and self._accepting:
+        stopping = not enabled and not self.alive and self._accepting
+        if stopping:
             log.info("stopping: finishing requests in flight")
             for listener in self.sockets:
                 for _ in range(1000):  # bounded: siblings share the queue
@@ -262,6 +264,13 @@ class HeadFirstWorker(ThreadWorker):
             for conn in self.pending_conns:
                 conn.timeout = min(conn.timeout, deadline)
         super().set_accept_enabled(enabled)
+        if stopping:
+            # Stop listening now, not when the last request in flight is done: meanwhile
+            # the kernel would complete new connections into a queue nobody reads, and
+            # reset them after their clients sent a request. Closed, they are refused,
+            # which a client or a balancer can retry at once.
+            for listener in self.sockets:
+                listener.close()
 
 
 def _receive(client: socket.socket) -> bytes | None:

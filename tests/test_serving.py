@@ -76,21 +76,24 @@ def test_sigterm_lets_requests_in_flight_finish(seed_index, tmp_path: Path):
     with serve_process(seed_index, log, "--threads", "4") as (server, port):
         results: list[object] = []
         stopping = threading.Event()
+        connecting = threading.Lock()
 
         def client() -> None:
-            # Requests under way when SIGTERM arrives must get complete answers. (No new
-            # connection is opened once the signal is on its way: one that reached the
-            # kernel's queue just as the server stopped listening would be reset.)
+            # Requests under way when SIGTERM arrives must get complete answers. No new
+            # connection is opened once the signal is on its way (the lock makes checking
+            # and connecting one step): one that reached the kernel's queue in the instant
+            # between the worker taking in the queue and closing the listener would be reset.
             for _ in range(200):
-                if stopping.is_set():
-                    return
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
                 try:
-                    try:
-                        conn.connect()
-                    except ConnectionRefusedError:
-                        results.append("refused")  # not listening any more: fine
-                        return
+                    with connecting:
+                        if stopping.is_set():
+                            return
+                        try:
+                            conn.connect()
+                        except ConnectionRefusedError:
+                            results.append("refused")  # not listening any more: fine
+                            return
                     began = time.monotonic()
                     conn.request("GET", "/api/search?q=%E5%8C%BB%E9%99%A2&size=50")
                     response = conn.getresponse()
@@ -106,9 +109,10 @@ def test_sigterm_lets_requests_in_flight_finish(seed_index, tmp_path: Path):
         for t in threads:
             t.start()
         time.sleep(0.5)
-        stopping.set()
-        signalled = time.monotonic()
-        server.send_signal(signal.SIGTERM)
+        with connecting:
+            stopping.set()
+            signalled = time.monotonic()
+            server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
         for t in threads:
             t.join(timeout=20)
@@ -275,3 +279,45 @@ def test_idle_connections_do_not_hold_up_a_stop(seed_index, tmp_path: Path):
         finally:
             for s in idle:
                 s.close()
+
+
+@pytest.mark.slow
+def test_a_connection_made_once_a_stop_began_is_refused_not_reset(seed_index, tmp_path: Path):
+    """While a stopping worker finishes what it holds, a new connection must be refused
+    (the client can retry elsewhere, nothing was sent), not taken into the kernel's queue
+    and reset after its request went out; the request begun before the stop is answered."""
+    log = tmp_path / "server.log"
+    with serve_process(seed_index, log, "--workers", "1") as (server, port):
+        begun = socket.create_connection(("127.0.0.1", port), timeout=10)
+        try:
+            begun.sendall(b"GET /api/search?q=%E5%8C%BB%E9%99%A2 HTTP/1.1\r\n")  # head half in
+            time.sleep(0.3)
+            server.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while "finishing requests in flight" not in log.read_text():
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.02)
+            time.sleep(0.2)
+            late: socket.socket | None = None
+            try:
+                late = socket.create_connection(("127.0.0.1", port), timeout=5)
+                late.sendall(b"GET /api/search?q=ECMO HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             b"Connection: close\r\n\r\n")
+            except ConnectionRefusedError:
+                late = None
+            begun.sendall(b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            assert receive_all(begun).startswith(b"HTTP/1.1 200")
+            if late is not None:  # taken in after all: then it must be answered in full
+                with late:
+                    assert receive_all(late).startswith(b"HTTP/1.1 200")
+        finally:
+            begun.close()
+        assert server.wait(timeout=20) == 0
+
+
+def receive_all(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (a reset raises)."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
