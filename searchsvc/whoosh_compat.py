@@ -13,6 +13,9 @@ an upgrade is a deliberate step, not a surprise at run time.
 * ``use_compact_posting_pool``: writers collect postings in ``CompactPostingPool``
   (``whoosh.writing.PostingPool`` replaced), which holds the plain posting of an
   unscored field as 4 bytes in a per-term array instead of a ~180-byte tuple.
+* ``use_block_stored_fields``: segments keep their stored fields in
+  ``stored_column.BlockZstdColumn`` (``whoosh3.STORED_COLUMN`` replaced; the codec looks
+  it up on every write and read), which still reads the columns Whoosh wrote.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from typing import Any
 import whoosh
 import whoosh.writing
 from whoosh.codec import whoosh3
+
+from .stored_column import stored_fields_column
 
 WHOOSH_VERSION = (2, 7, 5)
 
@@ -104,6 +109,12 @@ def use_compact_posting_pool() -> None:
     """Every Whoosh writer made from now on (in this process and the writer processes it
     forks) collects its postings in ``CompactPostingPool``."""
     whoosh.writing.PostingPool = CompactPostingPool  # SegmentWriter looks it up per writer
+
+
+def use_block_stored_fields() -> None:
+    """Segments written from now on keep their stored fields in blocks of documents
+    compressed with zstd; segments of either kind are read."""
+    whoosh3.STORED_COLUMN = stored_fields_column()
 
 
 def segment_folder(leaf: Any) -> str:

@@ -2,9 +2,11 @@
 Whoosh's own pool writes, and versions of the previous format keep working.
 
 Previous format: the jieba text field with frequencies and a length column, an
-``article_hash`` stored on every paragraph, and int32 suffix arrays. Now: the text field
-holds words and document frequencies only (Existence, not scorable), the hash lives in
-the manifest only, and the suffix arrays take three bytes per entry."""
+``article_hash`` stored on every paragraph, the paragraph id indexed, each paragraph's
+stored fields compressed on their own, and int32 suffix arrays. Now: the text field holds
+words and document frequencies only (Existence, not scorable), the hash lives in the
+manifest only, the paragraph id is stored only, stored fields are compressed in blocks of
+paragraphs (zstd), and the suffix arrays take three bytes per entry."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ import whoosh.writing
 from click.testing import CliRunner
 from conftest import SEEDS, engine_of
 from test_data_safety_lifecycle import _three_sources, article, articles, cli, hits, write
+from whoosh import columns
 from whoosh import index as whoosh_index
+from whoosh.codec import whoosh3
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
 
@@ -29,9 +33,11 @@ from searchsvc.indexing import current_version
 from searchsvc.lifecycle import build_from_articles
 from searchsvc.literal_index import Packed24
 from searchsvc.search import search
+from searchsvc.stored_column import MAGIC
 from searchsvc.whoosh_compat import CompactPostingPool
 
 WHOOSH_POOL = CompactPostingPool.__mro__[1]  # whoosh.writing.PostingPool, as Whoosh has it
+WHOOSH_STORED_COLUMN = columns.PickleColumn(columns.CompressedBytesColumn())  # Whoosh's own
 
 
 def _index_contents(index_dir: Path) -> dict[str, object]:
@@ -137,6 +143,11 @@ def _with_hash(documents):  # type: ignore[no-untyped-def]
     return previous
 
 
+def _stored_in_blocks(version_dir: Path) -> list[bool]:
+    """For each segment of the version: are its stored fields in zstd blocks?"""
+    return [path.read_bytes().endswith(MAGIC) for path in version_dir.glob("*._stored.col")]
+
+
 def _unpack_arrays(version_dir: Path) -> int:
     """Rewrite the version's suffix arrays as int32, as the previous format saved them."""
     rewritten = 0
@@ -158,9 +169,11 @@ def test_a_version_of_the_previous_format_answers_updates_and_rebuilds(
     with monkeypatch.context() as old:
         old.setattr(writing, "make_schema", _previous_schema)
         old.setattr(writing, "article_documents", _with_hash(indexing.article_documents))
+        old.setattr(whoosh3, "STORED_COLUMN", WHOOSH_STORED_COLUMN)
         assert cli(runner, "update", seeds=seeds, index=index).exit_code == 0
     v1 = index / current_version(index)
     assert "article_hash" in whoosh_index.open_dir(str(v1)).schema.names()
+    assert _stored_in_blocks(v1) == [False]
     assert _unpack_arrays(v1) >= 2
     assert hits(index, "甲乙号") == [("a2-p1", "a.jsonl"), ("a2-p2", "a.jsonl")]
     # An update writes a new segment on the old schema (with the new array format).
@@ -168,6 +181,7 @@ def test_a_version_of_the_previous_format_answers_updates_and_rebuilds(
     assert cli(runner, "update", seeds=seeds, index=index).exit_code == 0
     assert hits(index, "丙方号") == [("b2-p1", "b.jsonl"), ("b2-p2", "b.jsonl")]
     assert hits(index, "甲乙号") == [("a2-p1", "a.jsonl"), ("a2-p2", "a.jsonl")]
+    assert sorted(_stored_in_blocks(index / current_version(index))) == [False, True]
     # A dictionary change rebuilds on the new schema, carrying the articles of a source
     # unreadable right now from the old version (their stored article_hash is dropped).
     (seeds / "a.jsonl").write_bytes(b"\xff\xfe\x00\x00binary\x00" * 20)
@@ -175,7 +189,9 @@ def test_a_version_of_the_previous_format_answers_updates_and_rebuilds(
     result = cli(runner, "update", seeds=seeds, index=index)
     assert result.exit_code == 3, result.output
     rebuilt = index / current_version(index)
-    assert "article_hash" not in whoosh_index.open_dir(str(rebuilt)).schema.names()
+    schema = whoosh_index.open_dir(str(rebuilt)).schema
+    assert "article_hash" not in schema.names() and not schema["id"].indexed
+    assert _stored_in_blocks(rebuilt) == [True]
     assert set(articles(index)) == {"a1", "a2", "b1", "b2", "page-1"}
     assert hits(index, "甲乙号") == [("a2-p1", "a.jsonl"), ("a2-p2", "a.jsonl")]
     with engine_of(index) as engine:
