@@ -446,7 +446,12 @@ class JiebaWordSet(Existence):
     frequencies, positions or lengths: the lexicon needs words and how many paragraphs
     hold each). The words come straight from ``search_words``, the same words the
     field's analyzer yields, without a token stream (five generator steps per word in
-    Whoosh's path). Pickled into the index's table of contents, like the tokenizer."""
+    Whoosh's path). No postings either (``postings``, read by
+    ``whoosh_compat.use_lexicon_only_fields``): nothing looks up which paragraphs hold a
+    word, matching uses the literal index. Pickled into the index's table of contents,
+    like the tokenizer."""
+
+    postings = False
 
     def word_values(self, value, analyzer, **kwargs):  # type: ignore[no-untyped-def]
         if not isinstance(value, str):

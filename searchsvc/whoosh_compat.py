@@ -13,6 +13,10 @@ an upgrade is a deliberate step, not a surprise at run time.
 * ``use_compact_posting_pool``: writers collect postings in ``CompactPostingPool``
   (``whoosh.writing.PostingPool`` replaced), which holds the plain posting of an
   unscored field as 4 bytes in a per-term array instead of a ~180-byte tuple.
+* ``use_lexicon_only_fields``: a field whose format has ``postings = False`` (the jieba
+  words) keeps words and document frequencies in the term table and no postings
+  (``W3FieldWriter`` patched); merges analyse its stored value again
+  (``SegmentWriter.add_postings_to_pool`` patched).
 * ``use_block_stored_fields``: segments keep their stored fields in
   ``stored_column.BlockZstdColumn`` (``whoosh3.STORED_COLUMN`` replaced; the codec looks
   it up on every write and read), which still reads the columns Whoosh wrote.
@@ -23,12 +27,13 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections.abc import Callable, Iterator
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any
 
 import whoosh
 import whoosh.writing
 from whoosh.codec import whoosh3
+from whoosh.system import pack_ushort
 
 from .stored_column import stored_fields_column
 
@@ -109,6 +114,93 @@ def use_compact_posting_pool() -> None:
     """Every Whoosh writer made from now on (in this process and the writer processes it
     forks) collects its postings in ``CompactPostingPool``."""
     whoosh.writing.PostingPool = CompactPostingPool  # SegmentWriter looks it up per writer
+
+
+def keeps_postings(fieldobj: Any) -> bool:
+    """False for a field whose format says ``postings = False``: its segments keep its
+    words and their document frequencies, and no postings."""
+    return getattr(fieldobj.format, "postings", True) if fieldobj.format else True
+
+
+def use_lexicon_only_fields() -> None:
+    """Segments written from now on keep no postings for fields that do not want them
+    (``keeps_postings``): each word's term-table entry holds its document frequency and
+    an empty inline posting list (Whoosh reads it as a term with no documents), instead of
+    a block in the postings file. Merging such segments finds their words again by
+    analysing the stored value anew (the postings Whoosh would read are not there)."""
+    field_writer = whoosh3.W3FieldWriter
+    if getattr(field_writer, "_searchsvc_lexicon_only", False):
+        return
+    start_field, start_term = field_writer.start_field, field_writer.start_term
+    add, finish_term = field_writer.add, field_writer.finish_term
+
+    def _start_field(self, fieldname, fieldobj):  # type: ignore[no-untyped-def]
+        start_field(self, fieldname, fieldobj)
+        self._words_only = not keeps_postings(fieldobj)
+
+    def _start_term(self, btext):  # type: ignore[no-untyped-def]
+        if not self._words_only:
+            return start_term(self, btext)
+        self._btext = btext
+        self._word_docs = [0, None, None]  # document frequency, first and last document
+        return None
+
+    def _add(self, docnum, weight, vbytes, length):  # type: ignore[no-untyped-def]
+        if not self._words_only:
+            return add(self, docnum, weight, vbytes, length)
+        docs = self._word_docs
+        docs[0] += 1
+        if docs[1] is None:
+            docs[1] = docnum
+        docs[2] = docnum
+        return None
+
+    def _finish_term(self):  # type: ignore[no-untyped-def]
+        if not self._words_only:
+            return finish_term(self)
+        df, first, last = self._word_docs
+        info = whoosh3.W3TermInfo(weight=float(df), df=df, maxweight=1.0, minid=first,
+                                  maxid=last)
+        info.set_inlined((), (), ())
+        self._tindex.add(pack_ushort(self._fieldid) + self._btext, info.to_bytes())
+        return None
+
+    field_writer.start_field = _start_field
+    field_writer.start_term = _start_term
+    field_writer.add = _add
+    field_writer.finish_term = _finish_term
+
+    def add_postings_to_pool(self, reader, startdoc, docmap):  # type: ignore[no-untyped-def]
+        words_only = {name for name, field in self.schema.items() if not keeps_postings(field)}
+        items = chain(_postings(reader, words_only), _analysed(self.schema, reader, words_only))
+        add_post = self.pool.add
+        for item in self._process_posts(items, startdoc, docmap):
+            add_post(item)
+
+    whoosh.writing.SegmentWriter.add_postings_to_pool = add_postings_to_pool
+    field_writer._searchsvc_lexicon_only = True
+
+
+def _postings(reader: Any, skip: set[str]) -> Iterator[tuple]:  # type: ignore[type-arg]
+    """``reader.iter_postings()`` without the fields in ``skip``."""
+    for fieldname, btext in reader.all_terms():
+        if fieldname in skip:
+            continue
+        m = reader.postings(fieldname, btext)
+        while m.is_active():
+            yield (fieldname, btext, m.id(), m.weight(), m.value())
+            m.next()
+
+
+def _analysed(schema: Any, reader: Any, fieldnames: set[str]) -> Iterator[tuple]:  # type: ignore[type-arg]
+    """The postings of ``fieldnames`` from their stored values, analysed again."""
+    for docnum, stored in reader.iter_docs():
+        for fieldname in fieldnames:
+            value = stored.get(fieldname)
+            if value is None:
+                continue
+            for btext, _freq, weight, vbytes in schema[fieldname].index(value):
+                yield (fieldname, btext, docnum, weight, vbytes)
 
 
 def use_block_stored_fields() -> None:

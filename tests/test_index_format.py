@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
 
 from searchsvc import indexing, writing
-from searchsvc.analysis import jieba_analyzer
+from searchsvc.analysis import JiebaWordSet, jieba_analyzer, search_words
 from searchsvc.indexing import current_version
 from searchsvc.lifecycle import build_from_articles
 from searchsvc.literal_index import Packed24
@@ -196,3 +197,81 @@ def test_a_version_of_the_previous_format_answers_updates_and_rebuilds(
     assert hits(index, "甲乙号") == [("a2-p1", "a.jsonl"), ("a2-p2", "a.jsonl")]
     with engine_of(index) as engine:
         assert search(engine, "乙方号").total == 2
+
+
+# --- the jieba words: a lexicon without postings -----------------------------------------
+
+
+def _lexicon(ix) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with ix.reader() as reader:
+        return {t.decode(): reader.doc_frequency("text", t) for t in reader.lexicon("text")}
+
+
+def _words_of_stored_text(ix) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """What the lexicon must hold: each live paragraph's distinct words, counted."""
+    counts: Counter[str] = Counter()
+    with ix.reader() as reader:
+        for fields in reader.all_stored_fields():
+            counts.update(set(search_words(fields["text"])))
+    return dict(counts)
+
+
+def _write_segments(index_dir: Path, batches) -> whoosh_index.Index:  # type: ignore[no-untyped-def]
+    index_dir.mkdir()
+    ix = whoosh_index.create_in(str(index_dir), indexing.make_schema())
+    for batch in batches:
+        with ix.writer(compound=False, mergetype=whoosh.writing.NO_MERGE) as writer:
+            for article_ in batch:
+                for doc in indexing.article_documents(article_):
+                    writer.add_document(**doc)
+    return ix
+
+
+def test_the_jieba_words_keep_words_and_frequencies_without_postings(
+    tmp_path: Path, seed_articles, monkeypatch
+):
+    ix = _write_segments(tmp_path / "words", [seed_articles])
+    lexicon = _lexicon(ix)
+    assert len(lexicon) > 1000 and lexicon == _words_of_stored_text(ix)
+    with ix.reader() as reader:
+        assert not any(reader.postings("text", w.encode()).is_active() for w in lexicon)
+        article_id = seed_articles[0].id
+        assert len(list(reader.postings("article_id", article_id.encode()).all_ids())) == len(
+            seed_articles[0].paragraphs)  # the article ids keep theirs
+    with monkeypatch.context() as with_postings:
+        with_postings.setattr(JiebaWordSet, "postings", True)
+        reference = _write_segments(tmp_path / "postings", [seed_articles])
+        assert _lexicon(reference) == lexicon
+    [words_only], [postings] = ([p.stat().st_size for p in Path(i.storage.folder).glob("*.pst")]
+                                for i in (ix, reference))
+    assert words_only < 0.1 * postings
+    ix.close()
+    reference.close()
+
+
+@pytest.mark.parametrize("first_with_postings", [False, True])
+def test_merged_segments_find_their_words_again(
+    tmp_path: Path, seed_articles, monkeypatch, first_with_postings: bool
+):
+    """A merge reads no postings for the jieba words: it analyses the stored text again,
+    leaving out deleted paragraphs; a segment written with postings (before) merges too."""
+    batches = [seed_articles[:3], seed_articles[3:6], seed_articles[6:]]
+    with monkeypatch.context() as before:
+        if first_with_postings:
+            before.setattr(JiebaWordSet, "postings", True)
+        ix = _write_segments(tmp_path / "ix", batches[:1])
+    with ix.writer(compound=False, mergetype=whoosh.writing.NO_MERGE) as writer:
+        for article_ in batches[1] + batches[2]:
+            for doc in indexing.article_documents(article_):
+                writer.add_document(**doc)
+    with ix.writer(compound=False, mergetype=whoosh.writing.NO_MERGE) as writer:
+        writer.delete_by_term("article_id", seed_articles[1].id)
+    unmerged = _lexicon(ix)
+    ix.writer(compound=False).commit(optimize=True)
+    with ix.reader() as reader:
+        assert len(reader.leaf_readers()) == 1
+    merged = _lexicon(ix)
+    assert merged == _words_of_stored_text(ix)
+    gone = set(search_words("".join(p.text for p in seed_articles[1].paragraphs)))
+    assert merged != unmerged and any(w not in merged for w in gone)
+    ix.close()

@@ -66,3 +66,22 @@ def test_writers_collect_postings_in_the_compact_pool(tmp_path: Path):
         assert type(writer.pool) is whoosh_compat.CompactPostingPool
     finally:
         writer.cancel()
+
+
+def test_the_codec_internals_the_lexicon_only_fields_and_stored_blocks_use():
+    """use_lexicon_only_fields wraps the term writer's four steps and writes a term-table
+    row itself; use_block_stored_fields replaces a module global the codec reads by name."""
+    import whoosh.writing
+
+    writer_source = inspect.getsource(whoosh3.W3FieldWriter)
+    for name in ("def start_field", "def start_term", "def add(", "def finish_term",
+                 "self._tindex.add(keybytes, valbytes)", "pack_ushort(self._fieldid)"):
+        assert name in writer_source, name
+    assert "def set_inlined" in inspect.getsource(whoosh3.W3TermInfo)
+    assert "terminfo.is_inlined()" in inspect.getsource(whoosh3.W3Codec)
+    merge = inspect.getsource(whoosh.writing.SegmentWriter.add_reader)
+    assert "self.add_postings_to_pool(reader, basedoc, docmap)" in merge
+    assert "def _process_posts" in inspect.getsource(whoosh.writing.SegmentWriter)
+    for user in (whoosh3.W3PerDocWriter.__init__, whoosh3.W3PerDocWriter.finish_doc,
+                 whoosh3.W3PerDocReader.stored_fields):
+        assert "STORED_COLUMN" in inspect.getsource(user)
