@@ -44,7 +44,7 @@ from searchsvc.ranking import match_spec, rank
 from searchsvc.search import search
 from searchsvc.web import create_app
 
-PACKED_NAMES = ("sa", "ctx_sa")
+PACKED_NAMES = ("sa", "ctx_sa", "sa_doc", "ctx_sa_ctx")
 ARRAY_NAMES = (
     "text", "sa", "sa_doc", "doc_len",
     "ctx_text", "ctx_sa", "ctx_sa_ctx", "doc_ctx",
