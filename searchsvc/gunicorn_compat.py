@@ -74,6 +74,7 @@ class HeadFirstWorker(ThreadWorker):
     def init_process(self) -> None:
         self._pending_check = 0.0
         self._accept_again = 0.0
+        self._stopped_listening = False
         super().init_process()
 
     # -- new and kept-alive connections wait in the poller for a complete head ------------
@@ -244,33 +245,39 @@ class HeadFirstWorker(ThreadWorker):
 
     def set_accept_enabled(self, enabled: bool) -> None:
         """gthread's loop enables accepting whenever under the connection limit: not while
-        holding back for a sibling. On stop, first take in the connections already waiting in
-        the kernel's queue (closing the listener would reset them, and they connected in
-        time), then close the listener."""
+        holding back for a sibling. On stop, stop listening (``_stop_listening``), whether
+        or not this worker was accepting just then."""
         if enabled and self.alive and time.monotonic() < self._accept_again:
             return
-        stopping = not enabled and not self.alive and self._accepting
-        if stopping:
-            log.info("stopping: finishing requests in flight")
-            for listener in self.sockets:
-                for _ in range(1000):  # bounded: siblings share the queue
-                    before = self.nr_conns
-                    self.accept(listener)
-                    if self.nr_conns == before:
-                        break
-            # Connections without a request get a short while to send one, not the whole
-            # idle timeout (gthread does the same for kept-alive ones).
-            deadline = time.monotonic() + STOP_LINGER
-            for conn in self.pending_conns:
-                conn.timeout = min(conn.timeout, deadline)
+        if not enabled and not self.alive and not self._stopped_listening:
+            self._stop_listening()
+            return
         super().set_accept_enabled(enabled)
-        if stopping:
-            # Stop listening now, not when the last request in flight is done: meanwhile
-            # the kernel would complete new connections into a queue nobody reads, and
-            # reset them after their clients sent a request. Closed, they are refused,
-            # which a client or a balancer can retry at once.
-            for listener in self.sockets:
-                listener.close()
+
+    def _stop_listening(self) -> None:
+        """Take in the connections already waiting in the kernel's queue (they connected in
+        time; closing the listener would reset them), even when holding back for a sibling
+        (which may be stopping too, or gone), then close the listener."""
+        self._stopped_listening = True
+        log.info("stopping: finishing requests in flight")
+        for listener in self.sockets:
+            for _ in range(1000):  # bounded: siblings share the queue
+                before = self.nr_conns
+                self.accept(listener)  # a stopping worker never holds back
+                if self.nr_conns == before:
+                    break
+        # Connections without a request get a short while to send one, not the whole
+        # idle timeout (gthread does the same for kept-alive ones).
+        deadline = time.monotonic() + STOP_LINGER
+        for conn in self.pending_conns:
+            conn.timeout = min(conn.timeout, deadline)
+        super().set_accept_enabled(False)
+        # Stop listening now, not when the last request in flight is done: meanwhile the
+        # kernel would complete new connections into a queue nobody reads, and reset them
+        # after their clients sent a request. Closed, they are refused, which a client or a
+        # balancer can retry at once.
+        for listener in self.sockets:
+            listener.close()
 
 
 def _receive(client: socket.socket) -> bytes | None:

@@ -321,3 +321,34 @@ def receive_all(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         received += chunk
     return received
+
+
+@pytest.mark.slow
+def test_a_worker_holding_back_for_a_sibling_still_takes_in_the_queue_when_it_stops(
+    seed_index, tmp_path: Path
+):
+    """A worker with more connections than its sibling leaves new ones to it (the
+    balance). If it is holding back when the stop comes, it must still take in what the
+    kernel queued for the port before it closes it: otherwise that connection, made in
+    time, is reset once the last worker exits."""
+    log = tmp_path / "server.log"
+    with serve_process(seed_index, log, "--workers", "2") as (server, port):
+        sibling, worker = sorted(worker_pids(server, 2), key=int)
+        os.kill(int(sibling), signal.SIGSTOP)  # takes nothing, holds its count (0)
+        try:
+            idle = socket.create_connection(("127.0.0.1", port), timeout=10)
+            time.sleep(0.3)  # taken by `worker`, which now holds more than its sibling
+            queued = socket.create_connection(("127.0.0.1", port), timeout=10)
+            queued.sendall(b"GET /api/search?q=ECMO HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           b"Connection: close\r\n\r\n")
+            time.sleep(0.3)  # left in the kernel's queue
+            server.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)  # `worker` stops (its idle connection gets 2 s)
+        finally:
+            os.kill(int(sibling), signal.SIGKILL)  # the last holder of the port goes
+        with queued:
+            assert receive_all(queued).startswith(b"HTTP/1.1 200")
+        idle.close()
+        server.wait(timeout=20)
