@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -139,33 +140,36 @@ class BlockZstdColumn(columns.Column):
                     dbfile.get(basepos, dict_len))
             self._decompressor = zstandard.ZstdDecompressor(**params)
             self._cached_block = -1
-            self._cached: list[bytes] = []
+            self._cached: tuple[bytes, list[int]] = (b"", [])
 
         def __len__(self) -> int:
             return self._doccount
 
-        def _block(self, number: int) -> list[bytes]:
+        def _block(self, number: int) -> tuple[bytes, list[int]]:
+            """Block ``number`` decompressed, and where each of its documents starts (one
+            more entry: where the last ends)."""
             if number != self._cached_block:
                 start, end = int(self._ends[number]), int(self._ends[number + 1])
                 raw = self._decompressor.decompress(
                     self._dbfile.get(self._basepos + start, end - start))
                 count = min(self._block_docs, self._doccount - number * self._block_docs)
-                lengths = np.frombuffer(raw, dtype="<u4", count=count)
-                values, at = [], 4 * count
-                for size in lengths.tolist():
-                    values.append(raw[at:at + size])
-                    at += size
-                self._cached_block, self._cached = number, values
+                starts = [4 * count]
+                for size in struct.unpack_from(f"<{count}I", raw):
+                    starts.append(starts[-1] + size)
+                self._cached_block, self._cached = number, (raw, starts)
             return self._cached
 
         def __getitem__(self, docnum: int) -> bytes:
             if not 0 <= docnum < self._doccount:
                 raise IndexError(f"document {docnum} of {self._doccount}")
-            return self._block(docnum // self._block_docs)[docnum % self._block_docs]
+            raw, starts = self._block(docnum // self._block_docs)
+            i = docnum % self._block_docs
+            return raw[starts[i]:starts[i + 1]]
 
         def __iter__(self) -> Iterator[bytes]:
             for number in range(len(self._ends) - 1):
-                yield from self._block(number)
+                raw, starts = self._block(number)
+                yield from (raw[a:b] for a, b in pairwise(starts))
 
 
 def stored_fields_column() -> columns.Column:
