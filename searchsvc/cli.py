@@ -55,6 +55,7 @@ from .search import search
 from .sphinxql import cluster
 from .sphinxql.documents import RowIdCollision
 from .sphinxql.engine import EngineError, SphinxEngine
+from .stored_column import StoredFieldsDamaged
 
 log = logging.getLogger("searchsvc")
 
@@ -417,7 +418,7 @@ def search_command(
         )
         with closing(opened):
             result = search(opened.engine(), query, page=page, size=size)
-    except (IndexMissingError, LiteralIndexMissing, EngineError) as err:
+    except (IndexMissingError, LiteralIndexMissing, StoredFieldsDamaged, EngineError) as err:
         raise click.ClickException(str(err)) from None
     except QueryError as err:
         raise click.UsageError(err.message) from None

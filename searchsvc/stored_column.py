@@ -13,13 +13,16 @@ Layout of the column (within Whoosh's column file, from ``basepos``)::
     [dictionary length: uint32 LE][blocks: uint32 LE][block docs: uint32 LE][MAGIC]
 
 A block decompresses to the byte lengths of its documents (uint32 LE each) followed by
-their values. Whoosh's own layout never ends in ``MAGIC`` (its last byte is an array type
-code), so columns written before are read by Whoosh's reader, unchanged.
+their values; each frame carries a checksum. Whoosh's own layout never ends in ``MAGIC``
+(its last byte is an array type code), so columns written before are read by Whoosh's
+reader, unchanged. A column that cannot be read (truncated, overwritten) is
+``StoredFieldsDamaged``, of either layout, rather than whatever error the bytes cause.
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
@@ -35,6 +38,19 @@ DICTIONARY_BYTES = 112 * 1024
 TRAIN_DOCS = 8192  # documents the dictionary is trained on (the segment's first)
 TRAIN_MIN_DOCS = 512  # below this a segment's blocks are compressed without a dictionary
 _TRAILER = struct.Struct("<III")
+# What reading damaged bytes raises here or in Whoosh's reader (struct, array, zlib, zstd).
+_DAMAGE = (ValueError, struct.error, IndexError, EOFError, OverflowError, MemoryError,
+           zstandard.ZstdError, zlib.error, OSError)
+
+
+class StoredFieldsDamaged(Exception):
+    """A segment's stored fields cannot be read: the version must be rebuilt."""
+
+    def __init__(self, detail: object):
+        super().__init__(
+            f"the stored fields of a segment are damaged ({detail}): rebuild with "
+            "`searchsvc build` (or go back with `searchsvc rollback`)"
+        )
 
 
 class BlockZstdColumn(columns.Column):
@@ -50,10 +66,13 @@ class BlockZstdColumn(columns.Column):
         return self.Writer(dbfile)
 
     def reader(self, dbfile: Any, basepos: int, length: int, doccount: int) -> Any:
-        if length >= len(MAGIC) and dbfile.get(basepos + length - len(MAGIC),
-                                               len(MAGIC)) == MAGIC:
-            return self.Reader(dbfile, basepos, length, doccount)
-        return self.fallback.reader(dbfile, basepos, length, doccount)
+        try:
+            if length >= len(MAGIC) and dbfile.get(basepos + length - len(MAGIC),
+                                                   len(MAGIC)) == MAGIC:
+                return self.Reader(dbfile, basepos, length, doccount)
+            return _Guarded(self.fallback.reader(dbfile, basepos, length, doccount))
+        except _DAMAGE as err:
+            raise StoredFieldsDamaged(err) from err
 
     class Writer(columns.ColumnWriter):
         def __init__(self, dbfile: Any) -> None:
@@ -95,7 +114,7 @@ class BlockZstdColumn(columns.Column):
                 if trained is not None:
                     self._dictionary = trained.as_bytes()
                     params["dict_data"] = trained
-            self._compressor = zstandard.ZstdCompressor(**params)
+            self._compressor = zstandard.ZstdCompressor(write_checksum=True, **params)
             self._dbfile.write(self._dictionary)
             for i in range(0, len(held), BLOCK_DOCS):
                 self._write_block(held[i:i + BLOCK_DOCS])
@@ -150,12 +169,18 @@ class BlockZstdColumn(columns.Column):
             more entry: where the last ends)."""
             if number != self._cached_block:
                 start, end = int(self._ends[number]), int(self._ends[number + 1])
-                raw = self._decompressor.decompress(
-                    self._dbfile.get(self._basepos + start, end - start))
                 count = min(self._block_docs, self._doccount - number * self._block_docs)
-                starts = [4 * count]
-                for size in struct.unpack_from(f"<{count}I", raw):
-                    starts.append(starts[-1] + size)
+                try:
+                    raw = self._decompressor.decompress(
+                        self._dbfile.get(self._basepos + start, end - start))
+                    starts = [4 * count]
+                    for size in struct.unpack_from(f"<{count}I", raw):
+                        starts.append(starts[-1] + size)
+                except _DAMAGE as err:
+                    raise StoredFieldsDamaged(err) from err
+                if starts[-1] != len(raw):
+                    raise StoredFieldsDamaged(f"block {number} holds {len(raw)} bytes, "
+                                              f"its documents {starts[-1]}")
                 self._cached_block, self._cached = number, (raw, starts)
             return self._cached
 
@@ -170,6 +195,30 @@ class BlockZstdColumn(columns.Column):
             for number in range(len(self._ends) - 1):
                 raw, starts = self._block(number)
                 yield from (raw[a:b] for a, b in pairwise(starts))
+
+
+class _Guarded:
+    """Whoosh's reader of the older layout, with its errors on damaged bytes named."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+
+    def __len__(self) -> int:
+        return len(self._reader)
+
+    def __getitem__(self, docnum: int) -> bytes:
+        if not 0 <= docnum < len(self._reader):
+            raise IndexError(f"document {docnum} of {len(self._reader)}")
+        try:
+            return self._reader[docnum]
+        except _DAMAGE as err:
+            raise StoredFieldsDamaged(err) from err
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._reader
+        except _DAMAGE as err:
+            raise StoredFieldsDamaged(err) from err
 
 
 def stored_fields_column() -> columns.Column:

@@ -5,18 +5,22 @@ to segments Whoosh wrote itself, and through merges."""
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SEEDS
+from click.testing import CliRunner
+from conftest import SEEDS, assert_api_error
 from whoosh import columns
 from whoosh import index as whoosh_index
 from whoosh.codec import whoosh3
 from whoosh.fields import ID, STORED, Schema
 
 from searchsvc import stored_column
+from searchsvc.cli import main
 from searchsvc.corpus import iter_articles
-from searchsvc.indexing import article_documents, make_schema
+from searchsvc.indexing import article_documents, current_version, make_schema
+from searchsvc.web import create_app
 
 WHOOSH_STORED_COLUMN = columns.PickleColumn(columns.CompressedBytesColumn())
 
@@ -130,3 +134,32 @@ def test_segments_whoosh_wrote_are_read_updated_and_merged(tmp_path: Path, monke
     with ix.reader() as reader:
         assert _canonical(reader.all_stored_fields()) == _canonical(expected)
     ix.close()
+
+
+def _damage(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
+        del data[-100:]
+    else:  # bytes overwritten inside the blocks (the dictionary is in front of them)
+        middle = len(data) // 2
+        data[middle : middle + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["truncated", "overwritten"])
+def test_damaged_stored_fields_are_a_clear_error(seed_index: Path, tmp_path: Path, how: str):
+    """A version whose stored fields cannot be read answers like one whose literal index
+    is damaged: 503 ``index_missing`` (page and API), the CLI exits 1 naming the fix; no
+    500, no traceback."""
+    copy = tmp_path / "copy"
+    shutil.copytree(seed_index, copy)
+    for path in (copy / current_version(copy)).glob("*._stored.col"):
+        _damage(path, how)
+    client = create_app({"INDEX_DIR": str(copy), "TESTING": True}).test_client()
+    # Many hits: some of them sit in the damaged blocks.
+    assert_api_error(client.get("/api/search?q=的&size=100"), 503, "index_missing")
+    assert client.get("/?q=的&size=100").status_code == 503
+    result = CliRunner().invoke(main, ["search", "的", "--index", str(copy), "--size", "100"])
+    assert result.exit_code == 1, result.output
+    assert "stored fields" in result.output and "searchsvc build" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

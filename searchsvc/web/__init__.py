@@ -25,6 +25,7 @@ from ..indexing import IndexMissingError
 from ..literal_index import LiteralIndexMissing
 from ..query import QueryError
 from ..sphinxql.engine import EngineError
+from ..stored_column import StoredFieldsDamaged
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,8 @@ def _register_error_handlers(app: Flask) -> None:
         return error_response(400, err.code, err.message)
 
     @app.errorhandler(LiteralIndexMissing)
-    def _damaged_index(err: LiteralIndexMissing) -> Any:
+    @app.errorhandler(StoredFieldsDamaged)
+    def _damaged_index(err: Exception) -> Any:
         log.error("the index in use cannot answer: %s", err)
         return error_response(
             503, "index_missing",
