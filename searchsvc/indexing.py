@@ -76,6 +76,7 @@ whoosh_compat.patch_length_column_cache()
 whoosh_compat.use_compact_posting_pool()
 whoosh_compat.use_block_stored_fields()
 whoosh_compat.use_lexicon_only_fields()
+whoosh_compat.fork_writer_processes()
 
 
 def make_schema() -> Schema:

@@ -17,6 +17,8 @@ an upgrade is a deliberate step, not a surprise at run time.
   words) keeps words and document frequencies in the term table and no postings
   (``W3FieldWriter`` patched); merges analyse its stored value again
   (``SegmentWriter.add_postings_to_pool`` patched).
+* ``fork_writer_processes``: the multi-process writer's ``SubWriterTask`` is started by
+  fork whatever the default start method.
 * ``use_block_stored_fields``: segments keep their stored fields in
   ``stored_column.BlockZstdColumn`` (``whoosh3.STORED_COLUMN`` replaced; the codec looks
   it up on every write and read), which still reads the columns Whoosh wrote.
@@ -25,12 +27,14 @@ an upgrade is a deliberate step, not a surprise at run time.
 from __future__ import annotations
 
 import heapq
+import multiprocessing
 from array import array
 from collections.abc import Callable, Iterator
 from itertools import chain, pairwise
 from typing import Any
 
 import whoosh
+import whoosh.multiproc
 import whoosh.writing
 from whoosh.codec import whoosh3
 from whoosh.system import pack_ushort
@@ -207,6 +211,16 @@ def use_block_stored_fields() -> None:
     """Segments written from now on keep their stored fields in blocks of documents
     compressed with zstd; segments of either kind are read."""
     whoosh3.STORED_COLUMN = stored_fields_column()
+
+
+def fork_writer_processes() -> None:
+    """Whoosh's writer processes are forked, whatever the default start method (Python 3.14
+    makes it ``forkserver`` on Linux): Whoosh hands each one its task by inheritance (a
+    task holding the writer cannot be pickled: the build failed at once), and they must
+    inherit this process's patches, its loaded dictionary and the die-with-the-parent hook
+    of ``writing``."""
+    fork = multiprocessing.get_context("fork")
+    whoosh.multiproc.SubWriterTask._Popen = staticmethod(fork.Process._Popen)
 
 
 def segment_folder(leaf: Any) -> str:

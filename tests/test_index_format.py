@@ -98,6 +98,39 @@ def test_a_parallel_build_after_a_suffix_sort_in_the_same_process_finishes(tmp_p
     assert proc.returncode == 0 and "built" in proc.stdout, proc.stderr[-2000:]
 
 
+_BUILD_STARTING_PROCESSES_BY = """
+import multiprocessing, sys
+multiprocessing.set_start_method(sys.argv[3], force=True)
+from pathlib import Path
+from searchsvc import writing
+from searchsvc.corpus import iter_articles
+from searchsvc.lifecycle import build_from_articles
+writing.MULTIPROCESS_MIN_PARAGRAPHS = 10
+build_from_articles(list(iter_articles(Path(sys.argv[1]))), Path(sys.argv[2]))
+print("built")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_a_parallel_build_forks_its_writers_whatever_the_default_start_method(
+    tmp_path: Path, start_method: str
+):
+    """Regression: with another default start method (``forkserver`` is Python 3.14's
+    on Linux) Whoosh's writer processes could not be started (their task cannot be
+    pickled): every big build failed. Forked, they also write what this process's patches
+    say (stored fields in blocks)."""
+    index = tmp_path / "index"
+    proc = subprocess.run(
+        [sys.executable, "-c", _BUILD_STARTING_PROCESSES_BY, str(SEEDS), str(index),
+         start_method],
+        capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert proc.returncode == 0 and "built" in proc.stdout, proc.stderr[-2000:]
+    blocks = _stored_in_blocks(index / current_version(index))
+    assert len(blocks) >= 2 and all(blocks)  # one segment per writer process
+
+
 def test_the_compact_pool_keeps_whooshs_order_with_weights_and_runs(tmp_path: Path):
     """Plain postings (arrays) and weighted ones (Whoosh's tuples) come out merged in
     Whoosh's order, before and after spilling to runs (the multi-process writer's path),

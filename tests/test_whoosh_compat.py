@@ -85,3 +85,15 @@ def test_the_codec_internals_the_lexicon_only_fields_and_stored_blocks_use():
     for user in (whoosh3.W3PerDocWriter.__init__, whoosh3.W3PerDocWriter.finish_doc,
                  whoosh3.W3PerDocReader.stored_fields):
         assert "STORED_COLUMN" in inspect.getsource(user)
+
+
+def test_the_writer_processes_are_multiprocessing_processes_started_by_fork():
+    import multiprocessing
+
+    import whoosh.multiproc
+
+    whoosh_compat.fork_writer_processes()
+    assert issubclass(whoosh.multiproc.SubWriterTask, multiprocessing.Process)
+    assert "SubWriterTask(" in inspect.getsource(MpWriter)
+    fork_popen = multiprocessing.get_context("fork").Process._Popen
+    assert whoosh.multiproc.SubWriterTask._Popen is fork_popen
