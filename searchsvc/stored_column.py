@@ -121,8 +121,8 @@ class BlockZstdColumn(columns.Column):
 
         def _write_block(self, values: list[bytes]) -> None:
             assert self._compressor is not None
-            lengths = np.fromiter(map(len, values), dtype="<u4", count=len(values))
-            frame = self._compressor.compress(lengths.tobytes() + b"".join(values))
+            lengths = struct.pack(f"<{len(values)}I", *map(len, values))
+            frame = self._compressor.compress(lengths + b"".join(values))
             self._offsets.append(self._dbfile.tell() - self._start)
             self._dbfile.write(frame)
 

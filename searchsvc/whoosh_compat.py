@@ -186,14 +186,15 @@ def use_lexicon_only_fields() -> None:
 
 
 def _postings(reader: Any, skip: set[str]) -> Iterator[tuple]:  # type: ignore[type-arg]
-    """``reader.iter_postings()`` without the fields in ``skip``."""
-    for fieldname, btext in reader.all_terms():
+    """``reader.iter_postings()`` without the fields in ``skip`` (their words not walked)."""
+    for fieldname in reader.indexed_field_names():
         if fieldname in skip:
             continue
-        m = reader.postings(fieldname, btext)
-        while m.is_active():
-            yield (fieldname, btext, m.id(), m.weight(), m.value())
-            m.next()
+        for btext in reader.lexicon(fieldname):
+            m = reader.postings(fieldname, btext)
+            while m.is_active():
+                yield (fieldname, btext, m.id(), m.weight(), m.value())
+                m.next()
 
 
 def _analysed(schema: Any, reader: Any, fieldnames: set[str]) -> Iterator[tuple]:  # type: ignore[type-arg]

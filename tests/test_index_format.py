@@ -305,6 +305,10 @@ def test_merged_segments_find_their_words_again(
         assert len(reader.leaf_readers()) == 1
     merged = _lexicon(ix)
     assert merged == _words_of_stored_text(ix)
+    with ix.reader() as reader:  # the article ids keep their postings through the merge
+        for article_ in seed_articles[:1] + seed_articles[2:]:
+            found = list(reader.postings("article_id", article_.id.encode()).all_ids())
+            assert len(found) == len(article_.paragraphs), article_.id
     gone = set(search_words("".join(p.text for p in seed_articles[1].paragraphs)))
     assert merged != unmerged and any(w not in merged for w in gone)
     ix.close()
