@@ -423,6 +423,19 @@ class SegmentView:
     source: np.ndarray  # the segment's source ordinals → the version's
     ctx_len: np.ndarray  # length of each context
     doc_start: np.ndarray  # where each document's text starts in ``data.text``
+    ctx_start: np.ndarray  # where each context starts in ``data.ctx_text``
+
+    def squeezed(self, doc: int) -> str:
+        """The squeezed text of a document (local number), as matching sees it."""
+        start = int(self.doc_start[doc])
+        end = start + int(self.data.doc_len[doc])
+        return self.data.text[start:end].tobytes().decode("utf-16-be")
+
+    def context(self, ctx: int) -> str:
+        """The squeezed title/heading of context ``ctx``."""
+        start = int(self.ctx_start[ctx])
+        end = start + int(self.ctx_len[ctx])
+        return self.data.ctx_text[start:end].tobytes().decode("utf-16-be")
 
 
 @dataclass(frozen=True)
@@ -479,7 +492,10 @@ class VersionSubstrings:
             )
             ctx_len = np.diff(np.flatnonzero(data.ctx_text == 0), prepend=-1) - 1
             doc_start = np.concatenate(([0], np.cumsum(data.doc_len + 1)[:-1]))
-            views.append(SegmentView(data, offset, live, article, source, ctx_len, doc_start))
+            ctx_start = np.concatenate(([0], np.cumsum(ctx_len + 1)[:-1]))
+            views.append(
+                SegmentView(data, offset, live, article, source, ctx_len, doc_start, ctx_start)
+            )
             documents += data.size if live is None else int(live.sum())
             lengths[0] += float(data.doc_len.sum())
             if len(ctx_len):
@@ -497,9 +513,7 @@ class VersionSubstrings:
         """The squeezed text of a document (global number), as the index holds it."""
         for v in reversed(self.segments):
             if docnum >= v.offset:
-                start = int(v.doc_start[docnum - v.offset])
-                length = int(v.data.doc_len[docnum - v.offset])
-                return v.data.text[start : start + length].tobytes().decode("utf-16-be")
+                return v.squeezed(docnum - v.offset)
         raise IndexError(docnum)
 
     def documents_with(self, literal: str) -> set[int]:

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from conftest import assert_api_error, engine_of
 from whoosh import index as whoosh_index
 
+from searchsvc import ranking
 from searchsvc.analysis import squeeze_text
 from searchsvc.cli import main
 from searchsvc.corpus import Article, Paragraph
@@ -40,7 +41,7 @@ from searchsvc.literal_index import (
     pack24,
 )
 from searchsvc.query import Filters, parse_query
-from searchsvc.ranking import match_spec, rank
+from searchsvc.ranking import _kth_smallest, count_overlapping, match_spec, rank
 from searchsvc.search import search
 from searchsvc.web import create_app
 
@@ -137,7 +138,7 @@ def squeezed(s) -> tuple[dict[int, str], dict[int, str]]:
     return texts, {n: _context(f) for n, f in fields.items()}
 
 
-def count_overlapping(text: str, literal: str) -> int:
+def overlapping_brute(text: str, literal: str) -> int:
     count, start = 0, text.find(literal)
     while start != -1:
         count += 1
@@ -185,7 +186,7 @@ def test_documents_with_and_occurrences_equal_brute_force(corpus_index: Path):
                 continue
             expected = {n for n, t in texts.items() if literal in t}
             assert subs.documents_with(literal) == expected, raw
-            total = sum(count_overlapping(t, literal) for t in texts.values())
+            total = sum(overlapping_brute(t, literal) for t in texts.values())
             assert subs.occurrences(literal) == total, raw
             checked += 1
             multi += len(expected) > 1
@@ -208,7 +209,7 @@ def test_normalised_and_surrogate_literals(corpus_index: Path, raw: str):
         assert expected, f"{raw!r} should occur in the corpus"
         assert subs.documents_with(literal) == expected
         assert subs.occurrences(literal) == sum(
-            count_overlapping(t, literal) for t in texts.values()
+            overlapping_brute(t, literal) for t in texts.values()
         )
 
 
@@ -722,3 +723,59 @@ def test_values_too_large_to_pack_stay_int32():
     plain = Packed24(values)
     assert plain.packed is False and np.array_equal(plain.slice(1, 3), values[1:3])
     assert plain.at(2) == 1 << 24
+
+
+def test_bm25_counted_in_the_texts_equals_bm25_from_the_occurrences(
+    corpus_index: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A few candidates have their words counted in their squeezed texts and contexts;
+    that must give the scores of the occurrence lists to the last bit (overlapping
+    occurrences, surrogate pairs, title/heading matches)."""
+    rng = random.Random(13)
+    queries = [_random_query(rng)[0] for _ in range(80)]
+    queries += ["xx", "XXX", "𠀀𠀀", "1212 医院", "ecmo x", TITLE_ONLY, "医院医院", "的的"]
+    with opened(corpus_index) as s:
+        texts, contexts = squeezed(s)
+        # The corpus holds overlapping occurrences of some of those words.
+        assert any(overlapping_brute(t, w) > t.count(w) for t in texts.values()
+                   for w in ("xx", "xxx", "𠀀𠀀", "1212"))
+        for query in queries:
+            spec = match_spec(parse_query(query))
+            monkeypatch.setattr(ranking, "COUNT_WORDS_UP_TO", 0)
+            from_occurrences = rank(s.literals, spec, 10_000)
+            monkeypatch.setattr(ranking, "COUNT_WORDS_UP_TO", 1_000_000)
+            counted = rank(s.literals, spec, 10_000)
+            assert counted == from_occurrences, query
+            assert counted.hits or not from_occurrences.total, query
+
+
+@pytest.mark.parametrize("text, literal", [
+    ("哈哈哈", "哈哈"), ("哈哈哈", "哈"), ("abab ab", "abab"), ("aaaa", "aa"), ("𠀀𠀀𠀀", "𠀀𠀀"),
+    ("医院医院", "医院"), ("", "x"), ("x", ""), ("abcabca", "abca"),
+])
+def test_count_overlapping_counts_as_a_suffix_array_does(text: str, literal: str):
+    assert count_overlapping(text, literal) == (
+        overlapping_brute(text, literal) if literal else 0
+    )
+
+
+@pytest.mark.parametrize("kind", ["random", "two values", "one value", "runs at the top",
+                                  "runs at the bottom", "dates", "short"])
+def test_kth_smallest_equals_sorting(kind: str):
+    """Selection stays exact whichever way it goes (values with many repeats are sorted:
+    numpy's selection slows down 10-20 x on them)."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    values = {
+        "random": rng.random(n),
+        "two values": np.where(rng.random(n) < 0.9, -100.0, -101.0),
+        "one value": np.full(n, 7.0),
+        "runs at the top": np.concatenate([np.full(n - 10, -1.0), np.full(10, -200.0)]),
+        "runs at the bottom": np.concatenate([np.full(10, -300.0), np.full(n - 10, -1.0)]),
+        "dates": -rng.choice([20190101, 20190102, 20200505], n).astype(np.float64),
+        "short": np.array([3.0, 1.0, 2.0]),
+    }[kind]
+    ordered = np.sort(values)
+    for k in sorted({1, 2, 50, len(values) // 2, len(values)} - {0}):
+        if k <= len(values):
+            assert _kth_smallest(values, k) == ordered[k - 1], k

@@ -14,21 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..ranking import BM25_B, BM25_K1, CONTEXT_BOOST, MatchSpec
+from ..ranking import BM25_B, BM25_K1, CONTEXT_BOOST, MatchSpec, count_overlapping
 from .documents import utf16_units
-
-
-def count_overlapping(text: str, literal: str) -> int:
-    """Occurrences of ``literal`` in ``text``, overlapping ones included (a suffix array
-    counts "哈哈" twice in "哈哈哈")."""
-    if not literal:
-        return 0
-    count = 0
-    start = text.find(literal)
-    while start != -1:
-        count += 1
-        start = text.find(literal, start + 1)
-    return count
 
 
 def bm25(tf: int, length: int, avg_len: float, idf: float) -> float:
