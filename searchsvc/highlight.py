@@ -8,8 +8,9 @@ exactly once, here), and snippets of about ``SNIPPET_CHARS`` cut at sentence end
 from __future__ import annotations
 
 import html
+from bisect import bisect_left
 
-from .analysis import squeeze, squeeze_text
+from .analysis import Squeezed, squeeze, squeeze_known
 
 SNIPPET_CHARS = 160
 SENTENCE_END = "。！？；!?;"
@@ -25,9 +26,19 @@ CLOSE_LEAD_CHARS = 10
 # How far past the snippet's length to look for the end of the sentence.
 TAIL_CHARS = 30
 
-def match_spans(text: str, literals: list[str]) -> list[tuple[int, int]]:
-    """Spans of ``text`` (original offsets) where any literal occurs, merged and sorted."""
-    sq = squeeze(text)
+def _squeezed(text: str, squeezed: str | None) -> Squeezed:
+    return squeeze(text) if squeezed is None else squeeze_known(text, squeezed)
+
+
+def match_spans(
+    text: str, literals: list[str], squeezed: str | None = None
+) -> list[tuple[int, int]]:
+    """Spans of ``text`` (original offsets) where any literal occurs, merged and sorted
+    (``squeezed``: the text's squeezed string, when the index holds it)."""
+    return _spans(_squeezed(text, squeezed), literals)
+
+
+def _spans(sq: Squeezed, literals: list[str]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for literal in set(literals):
         if not literal:
@@ -62,25 +73,31 @@ def mark(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | Non
     return "".join(out)
 
 
-def _best_window_start(spans: list[tuple[int, int]], text: str, literals: list[str]) -> int:
+def _best_window_start(spans: list[tuple[int, int]], sq: Squeezed, literals: list[str]) -> int:
     """Start of the span from which a snippet-sized window shows the most distinct keywords."""
     if not spans:
         return 0
     best, best_count = spans[0][0], -1
+    wanted = {lit for lit in literals if lit}
     for s, _ in spans:
-        window = squeeze_text(text[s : s + SNIPPET_CHARS])
-        count = sum(1 for lit in set(literals) if lit and lit in window)
+        # The squeezed characters of text[s : s + SNIPPET_CHARS].
+        window = sq.text[bisect_left(sq.origin, s) : bisect_left(sq.origin, s + SNIPPET_CHARS)]
+        count = sum(1 for lit in wanted if lit in window)
         if count > best_count:
             best, best_count = s, count
     return best
 
 
-def snippet(text: str, literals: list[str], max_chars: int = SNIPPET_CHARS) -> str:
-    """A ~max_chars HTML snippet around the best match, cut at sentence ends when possible."""
-    spans = match_spans(text, literals)
+def snippet(
+    text: str, literals: list[str], max_chars: int = SNIPPET_CHARS, squeezed: str | None = None
+) -> str:
+    """A ~max_chars HTML snippet around the best match, cut at sentence ends when possible
+    (``squeezed``: as for ``match_spans``)."""
+    sq = _squeezed(text, squeezed)
+    spans = _spans(sq, literals)
     if len(text) <= max_chars + WHOLE_TEXT_SLACK:
         return mark(text, spans)
-    anchor = _best_window_start(spans, text, literals)
+    anchor = _best_window_start(spans, sq, literals)
     # Start at the beginning of the anchor's sentence when it is close enough.
     start = max(0, anchor - max_chars // LEAD_SHARE)
     for i in range(anchor - 1, start - 1, -1):

@@ -16,7 +16,6 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 
-from .analysis import squeeze
 from .engine import Engine
 from .highlight import mark, match_spans, snippet
 from .query import (
@@ -98,8 +97,10 @@ class SearchResult:
 
 
 def _hit(
-    fields: dict[str, object], score: float, keywords: list[Keyword], collapsed: dict[str, int]
+    fields: dict[str, object], squeezed: str, score: float, keywords: list[Keyword],
+    collapsed: dict[str, int],
 ) -> Hit:
+    """A hit from a paragraph's stored fields and its squeezed text (from the index)."""
     literals = [lit for k in keywords for lit in k.literals]
     text = str(fields.get("text") or "")
     title = str(fields.get("title") or "")
@@ -113,13 +114,13 @@ def _hit(
         source=str(fields.get("source") or ""),
         paragraph=int(fields.get("paragraph") or 0),  # type: ignore[call-overload]
         text=text,
-        highlight=snippet(text, literals),
+        highlight=snippet(text, literals, squeezed=squeezed),
         kind=str(fields.get("kind") or "body"),
         date=fields.get("date") or None,  # type: ignore[arg-type]
         url=fields.get("url") or None,  # type: ignore[arg-type]
         title_highlight=mark(title, match_spans(title, literals)),
         heading_highlight=mark(heading, match_spans(heading, literals)) if heading else None,
-        matched_words=_words_in(squeeze(text).text, keywords),
+        matched_words=_words_in(squeezed, keywords),
         query_words=len(keywords),
         more_in_article=collapsed.get(str(fields["article_id"]), 0),
     )
@@ -183,8 +184,8 @@ def search(
     page_hits = ordered[(page - 1) * size : page * size]
     stored = engine.stored_fields_many([n for n, _score in page_hits])
     hits = [
-        _hit(fields, score, keywords, ranked.collapsed)
-        for (_n, score), fields in zip(page_hits, stored, strict=True)
+        _hit(fields, engine.squeezed_text(n), score, keywords, ranked.collapsed)
+        for (n, score), fields in zip(page_hits, stored, strict=True)
     ]
     nothing_matched_all = not matched_all or ranked.total == 0
     in_time = time.perf_counter() - started < time_budget

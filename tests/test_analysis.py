@@ -12,6 +12,8 @@ from pathlib import Path
 
 import jieba
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from searchsvc.analysis import (
     JIEBA_CACHE_ENV,
@@ -19,6 +21,7 @@ from searchsvc.analysis import (
     jieba_words,
     normalize,
     squeeze,
+    squeeze_known,
     squeeze_text,
 )
 
@@ -42,6 +45,23 @@ def test_squeeze_keeps_only_word_characters_with_their_origin():
     assert sq.text == "十四五时期ecmo设备"
     assert sq.original_span(0, 5) == (1, 7)  # 十 … 期 in the original, quotes inside
     assert squeeze_text("77.7万、50%") == "777万50"
+
+
+# Characters where squeezing is not plain filtering: case, full width, NFKC expansions
+# and compositions (…, ①, ß, ㈠, combining accents), Traditional forms and OpenCC's
+# phrases (乾隆, 著名), characters outside the BMP, "_" (a regex word character, not ours).
+TRICKY = "aAzZ09_ＥＣＭＯ１２ß½𝐀①Ⅻ㈠™…，。「」 \u3000e\u0301\u0345ͺİ醫院乾隆著名干𠀀𪚥﨑的中国"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(TRICKY) | st.characters(exclude_categories=("Cs",)),
+               max_size=40))
+@example("GDP增长６．５％，乾隆年间醫院……")
+@example("ß①㈠e\u0301")
+def test_squeeze_with_its_known_squeezed_string_equals_squeeze(text: str):
+    """Hits take their squeezed text from the index and skip normalising again when case
+    folding alone explains it: the map to the original must be squeeze's own."""
+    assert squeeze_known(text, squeeze_text(text)) == squeeze(text)
 
 
 def test_jieba_words_are_cut_for_search_without_punctuation():
