@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
 import threading
 import weakref
@@ -321,6 +322,35 @@ class SegmentSubstrings:
         mask[self.context_members(distinct)[0]] = True
         return mask
 
+    def texts_of(self, docs: list[int]) -> list[str]:
+        """The squeezed texts of documents ``docs``."""
+        return _decode(self._text_buffer, self._text_starts, self.doc_len, docs)
+
+    def contexts_of(self, ids: list[int]) -> list[str]:
+        """The squeezed titles/headings of contexts ``ids``."""
+        return _decode(self._ctx_buffer, self._ctx_starts, self.context_lengths, ids)
+
+    @cached_property
+    def context_lengths(self) -> np.ndarray:
+        """The length of each context, in code units."""
+        return np.diff(np.flatnonzero(self.ctx_text == 0), prepend=-1) - 1
+
+    @cached_property
+    def _text_starts(self) -> np.ndarray:
+        return np.concatenate(([0], np.cumsum(self.doc_len + 1)[:-1]))
+
+    @cached_property
+    def _ctx_starts(self) -> np.ndarray:
+        return np.concatenate(([0], np.cumsum(self.context_lengths + 1)[:-1]))
+
+    @cached_property
+    def _text_buffer(self) -> tuple[bytes | mmap.mmap, int]:
+        return _byte_buffer(self.text)
+
+    @cached_property
+    def _ctx_buffer(self) -> tuple[bytes | mmap.mmap, int]:
+        return _byte_buffer(self.ctx_text)
+
     @cached_property
     def _documents_by_context(self) -> tuple[np.ndarray, np.ndarray]:
         """Document numbers ordered by context, and where each context's run starts."""
@@ -341,6 +371,31 @@ class SegmentSubstrings:
                 self._ranges.clear()
             self._ranges[key] = found
         return found
+
+
+def _byte_buffer(codes: np.ndarray) -> tuple[bytes | mmap.mmap, int]:
+    """Something slicing to the bytes of ``codes``, and where they start in it: the mapped
+    file when ``codes`` is a view of one (slicing an mmap costs a quarter of slicing the
+    array and copying the slice), else a copy."""
+    base = codes.base
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if isinstance(base, mmap.mmap) and codes.flags.c_contiguous:
+        start = codes.ctypes.data - np.frombuffer(base, dtype=np.uint8).ctypes.data
+        return base, start
+    return codes.tobytes(), 0
+
+
+def _decode(
+    buffer: tuple[bytes | mmap.mmap, int], starts: np.ndarray, lengths: np.ndarray,
+    which: list[int],
+) -> list[str]:
+    """Strings ``which`` of a UTF-16-BE buffer, given their starts and lengths (in code
+    units)."""
+    data, offset = buffer
+    begins = (starts[which] * 2 + offset).tolist()
+    ends = (lengths[which] * 2).tolist()
+    return [data[b : b + n].decode("utf-16-be") for b, n in zip(begins, ends, strict=True)]
 
 
 def _find(text: np.ndarray, sa: Packed24, code: bytes) -> tuple[int, int]:
@@ -422,20 +477,6 @@ class SegmentView:
     article: np.ndarray  # the segment's article ordinals → the version's
     source: np.ndarray  # the segment's source ordinals → the version's
     ctx_len: np.ndarray  # length of each context
-    doc_start: np.ndarray  # where each document's text starts in ``data.text``
-    ctx_start: np.ndarray  # where each context starts in ``data.ctx_text``
-
-    def squeezed(self, doc: int) -> str:
-        """The squeezed text of a document (local number), as matching sees it."""
-        start = int(self.doc_start[doc])
-        end = start + int(self.data.doc_len[doc])
-        return self.data.text[start:end].tobytes().decode("utf-16-be")
-
-    def context(self, ctx: int) -> str:
-        """The squeezed title/heading of context ``ctx``."""
-        start = int(self.ctx_start[ctx])
-        end = start + int(self.ctx_len[ctx])
-        return self.data.ctx_text[start:end].tobytes().decode("utf-16-be")
 
 
 @dataclass(frozen=True)
@@ -490,12 +531,8 @@ class VersionSubstrings:
             source = np.fromiter(
                 (sources.setdefault(s, len(sources)) for s in data.sources), dtype=np.int32
             )
-            ctx_len = np.diff(np.flatnonzero(data.ctx_text == 0), prepend=-1) - 1
-            doc_start = np.concatenate(([0], np.cumsum(data.doc_len + 1)[:-1]))
-            ctx_start = np.concatenate(([0], np.cumsum(ctx_len + 1)[:-1]))
-            views.append(
-                SegmentView(data, offset, live, article, source, ctx_len, doc_start, ctx_start)
-            )
+            ctx_len = data.context_lengths
+            views.append(SegmentView(data, offset, live, article, source, ctx_len))
             documents += data.size if live is None else int(live.sum())
             lengths[0] += float(data.doc_len.sum())
             if len(ctx_len):
@@ -513,7 +550,7 @@ class VersionSubstrings:
         """The squeezed text of a document (global number), as the index holds it."""
         for v in reversed(self.segments):
             if docnum >= v.offset:
-                return v.squeezed(docnum - v.offset)
+                return v.data.texts_of([docnum - v.offset])[0]
         raise IndexError(docnum)
 
     def documents_with(self, literal: str) -> set[int]:

@@ -193,6 +193,13 @@ def count_overlapping(text: str, literal: str) -> int:
     return count
 
 
+def _counts_in(texts: list[str], word: str) -> np.ndarray:
+    """``count_overlapping`` of ``word`` in each text."""
+    if not word or _overlaps_itself(word):
+        return np.array([count_overlapping(t, word) for t in texts], dtype=np.int64)
+    return np.array([t.count(word) for t in texts], dtype=np.int64)
+
+
 @lru_cache(maxsize=4096)
 def _overlaps_itself(literal: str) -> bool:
     """Whether two occurrences of ``literal`` can overlap (a proper prefix is a suffix)."""
@@ -313,17 +320,18 @@ class _Segment:
         """``add_bm25`` of every word for a few documents, to the same values: the words
         counted in their squeezed texts and contexts rather than found through each word's
         occurrences (tens of thousands for a common word)."""
-        texts = [self.view.squeezed(d) for d in docs.tolist()]
-        names = {c: self.view.context(c) for c in set(docs_ctx.tolist())}
+        texts = self.data.texts_of(docs.tolist())
+        distinct = list(set(docs_ctx.tolist()))
+        names = dict(zip(distinct, self.data.contexts_of(distinct), strict=True))
         contexts = [names[c] for c in docs_ctx.tolist()]
         lengths = self.data.doc_len[docs]
         ctx_lengths = self.view.ctx_len[docs_ctx]
         for word, weight in idf.items():
-            tf = np.array([count_overlapping(t, word) for t in texts], dtype=np.int64)
+            tf = _counts_in(texts, word)
             where = np.flatnonzero(tf)
             if len(where):
                 scores[where] += _bm25(tf[where], lengths[where], avg_len, weight)
-            tf = np.array([count_overlapping(c, word) for c in contexts], dtype=np.int64)
+            tf = _counts_in(contexts, word)
             where = np.flatnonzero(tf)
             if len(where):
                 length = ctx_lengths[where]

@@ -608,8 +608,22 @@ def test_a_to_date_alone_excludes_undated_paragraphs(tmp_path: Path):
 def test_squeezed_text_of_every_document_equals_its_stored_text_squeezed(corpus_index: Path):
     with opened(corpus_index) as s:
         subs = s.literals
-        texts, _contexts = squeezed(s)
+        texts, contexts = squeezed(s)
         assert texts and {n: subs.squeezed_text(n) for n in texts} == texts
+        # Read from the mapped files (one slice of the mmap each), in batches as ranking
+        # reads them, contexts too.
+        for view in subs.segments:
+            data = view.data
+            local = [n - view.offset for n in texts if 0 <= n - view.offset < data.size]
+            assert data.texts_of(local) == [texts[n + view.offset] for n in local]
+            ids = data.doc_ctx[local].tolist()
+            assert data.contexts_of(ids) == [contexts[n + view.offset] for n in local]
+            in_memory = SegmentSubstrings.from_arrays(
+                {name: np.array(getattr(data, name)) for name in ARRAY_NAMES},
+                {"articles": data.articles, "sources": data.sources},
+            )
+            assert in_memory.texts_of(local[::-1]) == data.texts_of(local[::-1])
+            assert in_memory.contexts_of(ids) == data.contexts_of(ids)
 
 
 def test_context_mask_equals_membership_for_few_and_many_contexts():
