@@ -43,8 +43,8 @@ class Engine(Protocol):
         """How often ``literal`` occurs in paragraph texts (its rarity, for IDF)."""
         ...
 
-    def squeezed_text(self, doc: int) -> str:
-        """A paragraph's squeezed text, as matching sees it."""
+    def squeezed_texts(self, docs: list[int]) -> list[str]:
+        """Paragraphs' squeezed texts, as matching sees them, in this order."""
         ...
 
     def rank(
@@ -102,8 +102,8 @@ class EmbeddedEngine:
     def occurrences(self, literal: str) -> int:
         return self.literals.occurrences(literal)
 
-    def squeezed_text(self, doc: int) -> str:
-        return self.literals.squeezed_text(doc)
+    def squeezed_texts(self, docs: list[int]) -> list[str]:
+        return self.literals.squeezed_texts(docs)
 
     def rank(
         self, spec: MatchSpec, limit: int, budget: float | None = None, group: bool = False,

@@ -546,12 +546,24 @@ class VersionSubstrings:
         code = encode(literal)
         return sum(v.data.text_count(code) for v in self.segments)
 
-    def squeezed_text(self, docnum: int) -> str:
-        """The squeezed text of a document (global number), as the index holds it."""
-        for v in reversed(self.segments):
-            if docnum >= v.offset:
-                return v.data.texts_of([docnum - v.offset])[0]
-        raise IndexError(docnum)
+    def squeezed_texts(self, docnums: list[int]) -> list[str]:
+        """The squeezed texts of documents (global numbers), as the index holds them."""
+        if not docnums:
+            return []
+        offsets = [v.offset for v in self.segments]
+        which = np.searchsorted(offsets, docnums, side="right") - 1
+        if which.min() < 0:
+            raise IndexError(docnums)
+        texts: list[str] = [""] * len(docnums)
+        for number in np.unique(which).tolist():
+            view = self.segments[number]
+            at = np.flatnonzero(which == number).tolist()
+            local = [docnums[i] - view.offset for i in at]
+            if max(local) >= view.data.size:
+                raise IndexError(docnums)
+            for i, text in zip(at, view.data.texts_of(local), strict=True):
+                texts[i] = text
+        return texts
 
     def documents_with(self, literal: str) -> set[int]:
         """Global numbers of the live documents whose text contains ``literal``."""

@@ -97,7 +97,7 @@ class LiteralStats(Protocol):
 
     def occurrences(self, literal: str) -> int: ...
 
-    def squeezed_text(self, doc: int) -> str: ...
+    def squeezed_texts(self, docs: list[int]) -> list[str]: ...
 
 
 def back_off(subs: LiteralStats, words: list[Keyword]) -> list[Keyword]:
@@ -158,8 +158,9 @@ def rerank_by_proximity(
     squeezed text comes from the literal index: no stored document is read)."""
     needed = sum(len(k.literal) for k in keywords)
     scored = []
-    for docnum, score in ranked:
-        span = _span_of_all(subs.squeezed_text(docnum), keywords)
+    texts = subs.squeezed_texts([docnum for docnum, _score in ranked])
+    for (docnum, score), text in zip(ranked, texts, strict=True):
+        span = _span_of_all(text, keywords)
         bonus = PROXIMITY_BONUS * needed / span if span else 0.0
         scored.append((docnum, round(score + bonus, 4)))
     scored.sort(key=lambda item: -item[1])  # stable: equal scores keep the first order

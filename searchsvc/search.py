@@ -182,10 +182,13 @@ def search(
         head = rerank_by_proximity(ordered[:RERANK_WINDOW], engine, keywords)
         ordered = head + ordered[RERANK_WINDOW:]
     page_hits = ordered[(page - 1) * size : page * size]
-    stored = engine.stored_fields_many([n for n, _score in page_hits])
+    docs = [n for n, _score in page_hits]
+    stored = engine.stored_fields_many(docs)
     hits = [
-        _hit(fields, engine.squeezed_text(n), score, keywords, ranked.collapsed)
-        for (n, score), fields in zip(page_hits, stored, strict=True)
+        _hit(fields, squeezed, score, keywords, ranked.collapsed)
+        for (_n, score), fields, squeezed in zip(
+            page_hits, stored, engine.squeezed_texts(docs), strict=True
+        )
     ]
     nothing_matched_all = not matched_all or ranked.total == 0
     in_time = time.perf_counter() - started < time_budget

@@ -609,7 +609,12 @@ def test_squeezed_text_of_every_document_equals_its_stored_text_squeezed(corpus_
     with opened(corpus_index) as s:
         subs = s.literals
         texts, contexts = squeezed(s)
-        assert texts and {n: subs.squeezed_text(n) for n in texts} == texts
+        numbers = sorted(texts)
+        assert texts and subs.squeezed_texts(numbers) == [texts[n] for n in numbers]
+        shuffled = random.Random(2).sample(numbers, len(numbers))  # any order, any segment
+        assert subs.squeezed_texts(shuffled) == [texts[n] for n in shuffled]
+        with pytest.raises(IndexError):
+            subs.squeezed_texts([max(numbers) + 10**6])
         # Read from the mapped files (one slice of the mmap each), in batches as ranking
         # reads them, contexts too.
         for view in subs.segments:

@@ -349,4 +349,4 @@ def test_stored_fields_articles_and_filter_choices(embedded, sphinx, articles):
     has_dates = any(bool(v.data.doc_date.any()) for v in subs.segments)
     assert sphinx.filter_choices() == (sorted(subs.sources), has_dates)
     first = row_id(ids[0])
-    assert sphinx.squeezed_text(first) == embedded[0].squeezed_text(0)
+    assert sphinx.squeezed_texts([first]) == embedded[0].squeezed_texts([0])

@@ -55,8 +55,8 @@ class SphinxqlEngine:
     def occurrences(self, literal: str) -> int:
         return self.reader.occurrences(literal)
 
-    def squeezed_text(self, doc: int) -> str:
-        return self.reader.squeezed_text(doc)
+    def squeezed_texts(self, docs: list[int]) -> list[str]:
+        return self.reader.squeezed_texts(docs)
 
     def rank(
         self, spec: MatchSpec, limit: int, budget: float | None = None, group: bool = False,

@@ -310,8 +310,11 @@ class SphinxReader:
 
     # --- stored paragraphs ---------------------------------------------------------
 
-    def squeezed_text(self, doc: int) -> str:
-        """The squeezed text of a paragraph (row id), as matching sees it."""
+    def squeezed_texts(self, docs: list[int]) -> list[str]:
+        """The squeezed texts of paragraphs (row ids), as matching sees them."""
+        return [self._squeezed_text(doc) for doc in docs]
+
+    def _squeezed_text(self, doc: int) -> str:
         row = self._rows.get(doc)
         if row is None:
             found, _ = self._query(f"SELECT id, squeezed FROM {self.table} WHERE id = {int(doc)}")
