@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from .analysis import content_words, squeeze_text
 
@@ -40,7 +41,7 @@ class Keyword:
     quoted: bool = False  # typed as "a phrase": never split into words
     synonyms: tuple[str, ...] = ()  # other words of its synonym group, as written
 
-    @property
+    @cached_property  # read for every candidate and hit
     def literals(self) -> tuple[str, ...]:
         """Every literal that counts as this keyword: itself and its synonyms."""
         return tuple(dict.fromkeys([self.literal, *map(squeeze_text, self.synonyms)]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import assert_api_error
 
@@ -30,6 +32,19 @@ def test_search_contract(client):
 def test_json_is_utf8_not_escaped(client):
     r = client.get("/api/search?q=医院")
     assert "医院".encode() in r.data
+
+
+@pytest.mark.parametrize("path", [
+    "/api/search?q=医院&size=10", "/api/search?q=ECMO 急救&group=article", "/api/search?q=(",
+    "/api/articles/none", "/api/suggest?q=医", "/healthz",
+])
+def test_json_answers_are_the_json_module_would_write(client, path):
+    """orjson encodes the answers: the same text ``json`` wrote (compact, UTF-8, fields
+    in order), one newline after it."""
+    r = client.get(path)
+    data = json.loads(r.data)
+    assert r.data.decode("utf-8") == json.dumps(data, ensure_ascii=False,
+                                               separators=(",", ":")) + "\n"
 
 
 def test_article_endpoint(client):

@@ -26,6 +26,7 @@ from ..literal_index import LiteralIndexMissing
 from ..query import QueryError
 from ..sphinxql.engine import EngineError
 from ..stored_column import StoredFieldsDamaged
+from .json_provider import FastJSONProvider
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,7 @@ def create_app(
         app.config.update(test_config)
     # "/api/articles//x" would otherwise be redirected (308) with an HTML body.
     app.url_map.merge_slashes = False
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
-    app.json.mimetype = "application/json; charset=utf-8"  # type: ignore[attr-defined]
+    app.json = FastJSONProvider(app)
     warm_up()  # the first search should not pay for loading jieba's dictionary
     app.extensions["searchsvc.backend"] = open_backend(
         app.config["BACKEND"],
