@@ -37,6 +37,8 @@ from searchsvc.literal_index import (
     SegmentSubstrings,
     VersionSubstrings,
     build_arrays,
+    distinct_counts,
+    distinct_values,
     ensure_saved,
     pack24,
 )
@@ -798,3 +800,16 @@ def test_kth_smallest_equals_sorting(kind: str):
     for k in sorted({1, 2, 50, len(values) // 2, len(values)} - {0}):
         if k <= len(values):
             assert _kth_smallest(values, k) == ordered[k - 1], k
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 17, 1000])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float64])
+def test_distinct_values_and_counts_equal_numpys_unique(size: int, dtype: type):
+    rng = np.random.default_rng(size)
+    for high in (1, 5, 10**6):
+        values = rng.integers(0, high, size).astype(dtype)
+        ids, counts = distinct_counts(values)
+        expected_ids, expected_counts = np.unique(values, return_counts=True)
+        assert np.array_equal(ids, expected_ids) and np.array_equal(counts, expected_counts)
+        assert ids.dtype == values.dtype
+        assert np.array_equal(distinct_values(values), expected_ids)
