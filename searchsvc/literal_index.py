@@ -345,6 +345,14 @@ class SegmentSubstrings:
         mask[self.context_members(distinct)[0]] = True
         return mask
 
+    @cached_property
+    def _text_search(self) -> SuffixSearch:
+        return SuffixSearch(self.text, self.suffixes)
+
+    @cached_property
+    def _ctx_search(self) -> SuffixSearch:
+        return SuffixSearch(self.ctx_text, self.ctx_suffixes)
+
     def texts_of(self, docs: list[int]) -> list[str]:
         """The squeezed texts of documents ``docs``."""
         return _decode(self._text_buffer, self._text_starts, self.doc_len, docs)
@@ -387,9 +395,9 @@ class SegmentSubstrings:
         found = self._ranges.get(key)
         if found is None:
             if which == "text":
-                found = _find(self.text, self.suffixes, code)
+                found = self._text_search.find(code)
             else:
-                found = _find(self.ctx_text, self.ctx_suffixes, code)
+                found = self._ctx_search.find(code)
             if len(self._ranges) >= 8192:
                 self._ranges.clear()
             self._ranges[key] = found
@@ -421,32 +429,80 @@ def _decode(
     return [data[b : b + n].decode("utf-16-be") for b, n in zip(begins, ends, strict=True)]
 
 
-def _find(text: np.ndarray, sa: Packed24, code: bytes) -> tuple[int, int]:
-    """The range of ``sa`` whose suffixes start with ``code`` (two binary searches)."""
-    width = len(code) // 2
-    if width == 0 or len(sa) == 0:
-        return 0, 0
-    at = sa.at
+_SAMPLE_STEP = 64  # every this many suffixes, the first four code units are kept in memory
+_KEY_UNITS = 4
 
-    def prefix(i: int) -> bytes:
-        start = at(i)
-        return text[start : start + width].tobytes()
 
-    lo, hi = 0, len(sa)
-    while lo < hi:  # first suffix >= code
-        mid = (lo + hi) // 2
-        if prefix(mid) < code:
-            lo = mid + 1
-        else:
-            hi = mid
-    start, hi = lo, len(sa)
-    while lo < hi:  # first suffix whose prefix > code
-        mid = (lo + hi) // 2
-        if prefix(mid) <= code:
-            lo = mid + 1
-        else:
-            hi = mid
-    return start, lo
+class SuffixSearch:
+    """The range of a suffix array whose suffixes start with a literal.
+
+    Two binary searches, narrowed first: the first ``_KEY_UNITS`` code units of every
+    ``_SAMPLE_STEP``-th suffix, packed in one uint64 (in order, like the suffixes), place a
+    literal between two samples with ``np.searchsorted``; the exact searches then look at
+    ~64 suffixes (7 steps) instead of millions (25 steps each), reading entries and text
+    straight from the mapped bytes. A literal looked up for the first time costs ~10 µs
+    instead of ~50 (queries a server has not seen before pay that for each of their words).
+    The samples take 8 bytes per 64 suffixes (3.4 MB for a 27-million-character segment),
+    built when the segment is first searched.
+    """
+
+    def __init__(self, text: np.ndarray, sa: Packed24):
+        self.size = len(sa)
+        self._text, self._text_at = _byte_buffer(text)
+        self._sa, self._sa_at = _byte_buffer(sa.raw)
+        self._entry = 3 if sa.packed else 4
+        self._mask = 0xFFFFFF if sa.packed else 0xFFFFFFFF
+        sampled = sa.raw[::_SAMPLE_STEP] if not sa.packed else sa._words[::_SAMPLE_STEP]
+        starts = sampled.astype(np.int64) & self._mask
+        keys = np.zeros(len(starts), dtype=np.uint64)
+        for unit in range(_KEY_UNITS):
+            at = starts + unit
+            inside = at < len(text)
+            values = np.zeros(len(starts), dtype=np.uint64)
+            values[inside] = text[at[inside]]
+            keys = (keys << np.uint64(16)) | values
+        self._keys = keys
+
+    def find(self, code: bytes) -> tuple[int, int]:
+        width = len(code)  # bytes: two per code unit
+        if width == 0 or self.size == 0:
+            return 0, 0
+        units = [int.from_bytes(code[i : i + 2], "big") for i in range(0, min(width, 8), 2)]
+        pad = _KEY_UNITS - len(units)
+        low = high = 0
+        for unit in units + [0] * pad:
+            low = (low << 16) | unit
+        for unit in units + [0xFFFF] * pad:
+            high = (high << 16) | unit
+        # Samples before ``first`` start below the literal, from ``after`` on above it.
+        first = int(np.searchsorted(self._keys, np.uint64(low), side="left"))
+        after = int(np.searchsorted(self._keys, np.uint64(high), side="right"))
+        lo = max(0, (first - 1) * _SAMPLE_STEP)
+        end = min(self.size, after * _SAMPLE_STEP) if after < len(self._keys) else self.size
+        # Inlined (hot): suffix ``mid`` starts at the entry's value, which is read from
+        # its bytes; its first ``width`` bytes of text are compared with ``code``.
+        text, base = self._text, self._text_at
+        sa, sa_base, entry, mask = self._sa, self._sa_at, self._entry, self._mask
+        from_bytes = int.from_bytes
+        hi = end
+        while lo < hi:  # first suffix >= code
+            mid = (lo + hi) // 2
+            at = sa_base + mid * entry
+            at = base + 2 * (from_bytes(sa[at : at + entry], "little") & mask)
+            if text[at : at + width] < code:
+                lo = mid + 1
+            else:
+                hi = mid
+        first_match, hi = lo, end
+        while lo < hi:  # first suffix whose prefix > code
+            mid = (lo + hi) // 2
+            at = sa_base + mid * entry
+            at = base + 2 * (from_bytes(sa[at : at + entry], "little") & mask)
+            if text[at : at + width] <= code:
+                lo = mid + 1
+            else:
+                hi = mid
+        return first_match, lo
 
 
 def has_saved(folder: Path, segment_id: str) -> bool:

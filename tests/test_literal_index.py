@@ -35,7 +35,9 @@ from searchsvc.literal_index import (
     LiteralIndexMissing,
     Packed24,
     SegmentSubstrings,
+    SuffixSearch,
     VersionSubstrings,
+    _suffix_array,
     build_arrays,
     distinct_counts,
     distinct_values,
@@ -813,3 +815,33 @@ def test_distinct_values_and_counts_equal_numpys_unique(size: int, dtype: type):
         assert np.array_equal(ids, expected_ids) and np.array_equal(counts, expected_counts)
         assert ids.dtype == values.dtype
         assert np.array_equal(distinct_values(values), expected_ids)
+
+
+@pytest.mark.parametrize("packed", [True, False])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_suffix_search_finds_the_range_a_sorted_list_of_suffixes_gives(seed: int, packed: bool):
+    """The sampled keys only narrow the binary searches: every literal's range must be
+    the one of a brute-force sorted list of suffixes (repeats, separators, surrogate pairs,
+    U+FFFF, literals shorter and longer than the four sampled code units)."""
+    rng = random.Random(seed)
+    alphabet = ["a", "b", "医", "院", "𠀀", "\uffff", "中"]
+    strings = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+               for _ in range(rng.choice([3, 40, 300]))]
+    text, sa, _owner, _lengths = _suffix_array(strings)
+    raw = pack24(sa) if packed else sa
+    search = SuffixSearch(text, Packed24(raw))
+    units = text.astype(np.int64).tolist()
+    suffixes = sorted(range(len(units)), key=lambda i: units[i:])
+    assert suffixes == sa.tolist()
+    literals = {"".join(rng.choice(alphabet) for _ in range(n)) for n in range(1, 9)
+                for _ in range(30)} | {"\uffff\uffff", "b" * 7, ""}
+    for literal in literals:
+        code = literal.encode("utf-16-be")
+        want = [len(code) // 2 and units[i : i + len(code) // 2] == list(
+            np.frombuffer(code, dtype=">u2").astype(np.int64)) for i in suffixes]
+        first = want.index(True) if any(want) else None
+        lo, hi = search.find(code)
+        if first is None:
+            assert lo == hi, literal
+        else:
+            assert (lo, hi) == (first, first + sum(want)), literal
