@@ -15,8 +15,8 @@ Measures, on the same paragraphs (the product's own corpus reader) and the same 
   1 article by ``sync(only=[file])``;
 * query latency p50/p95/p99 per query class, in-process (``search.search``, highlighting
   included) and over HTTP against the real server (``python -m searchsvc serve``, gunicorn)
-  at concurrency 1 and 4 with keep-alive connections on 127.0.0.1, throughput, and the
-  server's RSS after the load;
+  at concurrency 1 and 4 with keep-alive connections on 127.0.0.1 (after a warm-up of
+  other queries through every worker), throughput, and the server's RSS after the load;
 * references (``bench/baselines.py``; ``--skip-baselines`` leaves them out): the jieba
   tokenisation floor, the Whoosh + ChineseAnalyzer tutorial set-up, tantivy over jieba
   tokens: build time, index size, peak RSS, in-process query latency.
@@ -93,6 +93,9 @@ HTTP_PASSES = 2  # requests per level: this many passes over the query set
 SERVER_ANON_LIMIT_MB = 10_000
 SERVER_START_LIMIT = 120.0
 HTTP_CONCURRENCY = (1, 4)
+# The HTTP warm-up's queries: another draw from the corpus (its seed is the timed set's
+# plus this), minus any query of the timed set.
+WARMUP_SEED_OFFSET = 1000
 SERVER_THREADS = 8
 SCALE_YEARS = (1, 2, 4, 8)
 
@@ -408,9 +411,15 @@ def http_load(
 
 
 def bench_http(
-    index_dir: Path, seeds: Path, queries: Sequence[BenchQuery], log_dir: Path
+    index_dir: Path, seeds: Path, queries: Sequence[BenchQuery], log_dir: Path,
+    warmup: Sequence[BenchQuery] = (),
 ) -> dict[str, Any]:
-    """Start the real server on a free loopback port, load it, read its RSS, stop it."""
+    """Start the real server on a free loopback port, load it, read its RSS, stop it.
+
+    Before the timed loads, ``warmup`` (other queries than the timed ones) goes through
+    every worker process at the highest concurrency: the timed figures are those of a
+    server that has been answering, not of a process's first requests (its first look at
+    each page of the mapped index, lazily built lookup tables)."""
     port = free_port()
     # The server's defaults (time budget, no admin endpoint), whatever this shell exports.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
@@ -426,7 +435,8 @@ def bench_http(
             out["start_seconds"] = round(time.perf_counter() - started, 2)
             out["memory_idle_mb"] = server_memory_mb(proc.pid)
             # Warm-up (untimed): the first requests load what the server loads lazily.
-            warm = http_load(proc, port, queries[:: max(1, len(queries) // 16)], 1, 16)
+            warm_set = list(warmup) or list(queries[:: max(1, len(queries) // 16)])
+            warm = http_load(proc, port, warm_set, max(HTTP_CONCURRENCY), len(warm_set))
             out["warmup_stopped_early"] = warm["stopped_early"]
             out["memory_warm_mb"] = server_memory_mb(proc.pid)
             for c in HTTP_CONCURRENCY:
@@ -503,8 +513,12 @@ def load_corpus(files: Sequence[Path], seeds: Path) -> tuple[Corpus, list[Any]]:
     return corpus, articles
 
 
-def bench_product(corpus: Corpus, queries: Sequence[BenchQuery], work: Path) -> dict[str, Any]:
-    """Build, query in-process, query over HTTP, then update incrementally."""
+def bench_product(
+    corpus: Corpus, queries: Sequence[BenchQuery], work: Path,
+    warmup: Sequence[BenchQuery] = (),
+) -> dict[str, Any]:
+    """Build, query in-process, query over HTTP (after ``warmup``), then update
+    incrementally."""
     index_dir = work / "product"
     # Its own seeds: the incremental step adds files, which the references must not see.
     seeds = link_corpus(corpus.files, work / "seeds-product")
@@ -514,7 +528,7 @@ def bench_product(corpus: Corpus, queries: Sequence[BenchQuery], work: Path) -> 
                          f"the corpus has {corpus.paragraphs}")
     build["index_mb"] = round(dir_mb(index_dir / build["version"]), 1)
     inproc = measure_queries(product_query_fn(index_dir), queries)
-    http_figures = bench_http(index_dir, seeds, queries, work)
+    http_figures = bench_http(index_dir, seeds, queries, work, warmup)
     incremental = bench_incremental(seeds, index_dir, corpus.files[-1])
     return {"build": build, "inprocess": inproc, "http": http_figures,
             "incremental": incremental}
@@ -686,7 +700,7 @@ def report_rows(corpus: Corpus, product: dict[str, Any], refs: dict[str, Any] | 
 
     rows.append(("server RSS MB (largest process): idle", mem(h["memory_idle_mb"]),
                  "", "", "", ""))
-    rows.append(("server RSS MB: after 16 warm-up requests", mem(h["memory_warm_mb"]),
+    rows.append(("server RSS MB: after the warm-up", mem(h["memory_warm_mb"]),
                  "", "", "", ""))
     for c in HTTP_CONCURRENCY:
         level = h[f"c{c}"]
@@ -765,7 +779,8 @@ NOTES = (
     "character offsets, so single-character and phrase queries may find nothing",
     "product: search() with highlighting and its default time budget (an answer cut short "
     "is counted as partial); HTTP: GET /api/search?size=10 on 127.0.0.1, `searchsvc serve` "
-    f"--threads {SERVER_THREADS}, keep-alive connections, {HTTP_PASSES} passes over the set",
+    f"--threads {SERVER_THREADS}, keep-alive connections, {HTTP_PASSES} passes over the set, "
+    f"after a warm-up of other queries at concurrency {max(HTTP_CONCURRENCY)}",
     "wall seconds depend on other work on the machine (see the load averages); "
     "CPU seconds much less so",
 )
@@ -843,8 +858,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             return
         corpus, articles = load_corpus(files, work / "seeds")
         queries = derive_queries(articles, args.seed)
+        timed = {q.text for q in queries}
+        warmup = [q for q in derive_queries(articles, args.seed + WARMUP_SEED_OFFSET)
+                  if q.text not in timed]
         del articles  # the builds read the corpus again in their own processes
-        product = bench_product(corpus, queries, work)
+        product = bench_product(corpus, queries, work, warmup)
         refs = None if args.skip_baselines else bench_references(corpus, queries, work)
         warnings = finish(info, started)
         print_header(info, corpus, [*NOTES, *warnings])
