@@ -12,6 +12,7 @@ process are added up; the index gauges are read from the index at each scrape.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -20,7 +21,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -159,5 +159,5 @@ def install(app: Flask) -> None:
         }
         if "hits" in g:
             record["hits"] = g.hits
-        access_log.info(orjson.dumps(record).decode("utf-8"))
+        access_log.info(json.dumps(record, ensure_ascii=False))
         return response
