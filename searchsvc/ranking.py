@@ -320,7 +320,7 @@ class _Segment:
             tf = per_context[docs_ctx]
             where = np.flatnonzero(tf)
             tf, ctx = tf[where], docs_ctx[where]
-        length = self.view.ctx_len[ctx]
+        length = self.data.context_lengths[ctx]
         scores[where] += CONTEXT_BOOST * _bm25(tf, length, avg_ctx_len, idf)
 
     def add_bm25_counted(self, scores: np.ndarray, docs: np.ndarray, docs_ctx: np.ndarray,
@@ -333,7 +333,7 @@ class _Segment:
         names = dict(zip(distinct, self.data.contexts_of(distinct), strict=True))
         contexts = [names[c] for c in docs_ctx.tolist()]
         lengths = self.data.doc_len[docs]
-        ctx_lengths = self.view.ctx_len[docs_ctx]
+        ctx_lengths = self.data.context_lengths[docs_ctx]
         for word, weight in idf.items():
             tf = _counts_in(texts, word)
             where = np.flatnonzero(tf)
