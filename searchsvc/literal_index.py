@@ -40,6 +40,7 @@ import mmap
 import os
 import threading
 import weakref
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -154,13 +155,31 @@ class Packed24:
         return (self._words[::step] & 0xFFFFFF).astype(np.int64)
 
 
+# Up to this many values, Python's own counting and sorting beats numpy's per-call costs
+# (~4 µs instead of ~10 for ten values).
+_FEW_VALUES = 16
+# From this many integers on, spread over less than _DENSE_SPREAD times their number,
+# counting them in an array (one pass over the values and one over the range) beats
+# sorting them (20,000 contexts: ~85 µs instead of ~400).
+_DENSE_FROM = 2048
+_DENSE_SPREAD = 16
+
+
 def distinct_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values, ascending, and how often each occurs: ``np.unique(values,
-    return_counts=True)`` in one sort (numpy's own takes 2-6 × longer on the small
-    arrays of a query; without counts it hashes, slower still)."""
+    return_counts=True)`` by the cheapest way for the size (numpy's own takes 2-6 × longer
+    on the small arrays of a query; without counts it hashes, slower still)."""
+    if len(values) <= _FEW_VALUES:
+        counted = sorted(Counter(values.tolist()).items())
+        return (np.array([v for v, _ in counted], dtype=values.dtype),
+                np.array([n for _, n in counted], dtype=np.int64))
+    dense = len(values) >= _DENSE_FROM and values.dtype.kind in "iu"
+    if dense and int(values.min()) >= 0:
+        if int(values.max()) < _DENSE_SPREAD * len(values):
+            counts = np.bincount(values)
+            found = np.flatnonzero(counts)
+            return found.astype(values.dtype), counts[found]
     ordered = np.sort(values)
-    if not len(ordered):
-        return ordered, np.zeros(0, dtype=np.int64)
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     counts = np.diff(np.append(starts, len(ordered)))
     return ordered[starts], counts

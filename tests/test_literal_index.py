@@ -804,8 +804,8 @@ def test_kth_smallest_equals_sorting(kind: str):
             assert _kth_smallest(values, k) == ordered[k - 1], k
 
 
-@pytest.mark.parametrize("size", [0, 1, 2, 3, 17, 1000])
-@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float64])
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 16, 17, 1000, 5000])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint32, np.float64])
 def test_distinct_values_and_counts_equal_numpys_unique(size: int, dtype: type):
     rng = np.random.default_rng(size)
     for high in (1, 5, 10**6):
