@@ -38,7 +38,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, starmap
 from pathlib import Path
 
 import jieba
@@ -180,8 +180,10 @@ def squeeze_known(text: str, squeezed: str) -> Squeezed:
     map one to one and normalising again (NFKC and OpenCC: ~20 µs a paragraph) is
     skipped."""
     folded = text.casefold()
-    if len(folded) == len(text) and "".join(filter(is_word_char, folded)) == squeezed:
-        return Squeezed(squeezed, _word_positions(folded))
+    if len(folded) == len(text):
+        runs = [m.span() for m in _WORD_RUN.finditer(folded)]
+        if "".join([folded[start:end] for start, end in runs]) == squeezed:
+            return Squeezed(squeezed, tuple(chain.from_iterable(starmap(range, runs))))
     return squeeze(text)
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from whoosh.query import Term
 
+from . import whoosh_compat
 from .indexing import IndexMeta, LiveIndex, Snapshot
 from .literal_index import VersionSubstrings
 from .query import Filters
@@ -112,7 +113,7 @@ class EmbeddedEngine:
         return rank(self.literals, spec, limit, budget, group, filters)
 
     def stored_fields_many(self, docs: list[int]) -> list[dict[str, Any]]:
-        return [self.searcher.stored_fields(doc) for doc in docs]
+        return whoosh_compat.stored_fields_of(self.searcher.reader(), docs)
 
     def article_paragraphs(self, article_id: str) -> list[dict[str, Any]]:
         hits = self.searcher.search(Term("article_id", article_id), limit=None)

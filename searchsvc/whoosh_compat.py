@@ -19,6 +19,9 @@ an upgrade is a deliberate step, not a surprise at run time.
   (``SegmentWriter.add_postings_to_pool`` patched).
 * ``fork_writer_processes``: the multi-process writer's ``SubWriterTask`` is started by
   fork whatever the default start method.
+* ``stored_fields_of``: stored fields read from each segment's per-document reader
+  (``SegmentReader._perdoc``), without Whoosh's copy filtered by the schema (our schema
+  never loses a field; the copy is a quarter of reading a hit's fields).
 * ``use_block_stored_fields``: segments keep their stored fields in
   ``stored_column.BlockZstdColumn`` (``whoosh3.STORED_COLUMN`` replaced; the codec looks
   it up on every write and read), which still reads the columns Whoosh wrote.
@@ -29,6 +32,7 @@ from __future__ import annotations
 import heapq
 import multiprocessing
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from itertools import chain, pairwise
 from typing import Any
@@ -37,6 +41,7 @@ import whoosh
 import whoosh.multiproc
 import whoosh.writing
 from whoosh.codec import whoosh3
+from whoosh.reading import ReaderClosed
 from whoosh.system import pack_ushort
 
 from .stored_column import stored_fields_column
@@ -261,6 +266,23 @@ def watch_job_queue(writer: Any, wrap: Callable[[Any, list[Any]], Any]) -> None:
 def job_queue(writer: Any) -> Any:
     """A multi-process writer's job queue (as wrapped, if it was)."""
     return writer.jobqueue
+
+
+def stored_fields_of(reader: Any, docnums: list[int]) -> list[dict[str, Any]]:
+    """The stored fields of documents ``docnums`` (global numbers) of a Whoosh reader, in
+    this order: ``reader.stored_fields(n)`` for each, read from its segment's per-document
+    reader directly (ReaderClosed once the reader is closed, as Whoosh's)."""
+    leaves = reader.leaf_readers()
+    offsets = [offset for _leaf, offset in leaves]
+    out = []
+    for docnum in docnums:
+        leaf, offset = leaves[bisect_right(offsets, docnum) - 1]
+        if leaf.is_closed:
+            raise ReaderClosed
+        if not 0 <= docnum - offset < leaf.doc_count_all():
+            raise IndexError(f"document {docnum} is not in the index")
+        out.append(leaf._perdoc.stored_fields(docnum - offset))
+    return out
 
 
 def installed_version() -> tuple[int, ...]:

@@ -8,9 +8,13 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import pytest
+from whoosh import fields
 from whoosh import index as whoosh_index
 from whoosh.codec import whoosh3
 from whoosh.multiproc import MpWriter
+from whoosh.reading import ReaderClosed
+from whoosh.writing import NO_MERGE
 
 from searchsvc import whoosh_compat
 from searchsvc.indexing import current_version
@@ -97,3 +101,31 @@ def test_the_writer_processes_are_multiprocessing_processes_started_by_fork():
     assert "SubWriterTask(" in inspect.getsource(MpWriter)
     fork_popen = multiprocessing.get_context("fork").Process._Popen
     assert whoosh.multiproc.SubWriterTask._Popen is fork_popen
+
+
+def test_stored_fields_of_reads_what_whoosh_reads_in_every_segment(tmp_path: Path):
+    """Three segments (three commits, no merging): each document's fields as Whoosh's own
+    ``stored_fields`` gives them, in the order asked; a closed reader and a number out of
+    range are refused as Whoosh refuses them."""
+    whoosh_compat.use_block_stored_fields()
+    schema = fields.Schema(id=fields.ID(stored=True), text=fields.STORED)
+    ix = whoosh_index.create_in(str(tmp_path), schema)
+    for batch in range(3):
+        with ix.writer() as writer:
+            writer.mergetype = NO_MERGE
+            for n in range(batch * 5 + 1):
+                writer.add_document(id=f"{batch}-{n}", text=f"段落 {batch} {n}" * (n + 1))
+    reader = ix.reader()
+    try:
+        assert len(reader.leaf_readers()) == 3
+        order = [*range(reader.doc_count_all())][::-1] + [0, 7, 0]
+        expected = [reader.stored_fields(n) for n in order]
+        assert whoosh_compat.stored_fields_of(reader, order) == expected
+        assert expected[0]["id"] == "2-10" and expected[-1]["id"] == "0-0"
+        with pytest.raises(IndexError):
+            whoosh_compat.stored_fields_of(reader, [reader.doc_count_all()])
+    finally:
+        reader.close()
+    with pytest.raises(ReaderClosed):
+        whoosh_compat.stored_fields_of(reader, [0])
+    ix.close()
