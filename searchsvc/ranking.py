@@ -273,7 +273,7 @@ class _Segment:
                 text, ctx = self.masks(literal)
                 for mask, score in ((text, text_score), (ctx, context_score)):
                     if mask is not None:
-                        found = mask.copy() if found is None else found | mask
+                        found = mask if found is None else found | mask  # never in place
                         parts.append((score, mask))
             if found is None:
                 return _NOTHING, _NO_SCORES
@@ -395,7 +395,8 @@ def rank(
     # Most BM25 can add to a paragraph: a paragraph whose match score is further than this
     # below the limit-th best cannot reach the top (ungrouped relevance order only: grouping
     # may need to look further down the list).
-    prune = not group and filters.sort == "relevance"
+    by_date = filters.sort == "date"
+    prune = not group and not by_date
     bm25_bound = sum(idf.values()) * (BM25_K1 + 1) * (1 + CONTEXT_BOOST)
     docs: list[np.ndarray] = []
     scores: list[np.ndarray] = []
@@ -426,18 +427,20 @@ def rank(
                 )
         docs.append(local + view.offset)
         scores.append(score)
-        articles.append(view.article[view.data.doc_article[local]])
-        dates.append(view.data.doc_date[local])
+        if group:
+            articles.append(view.article[view.data.doc_article[local]])
+        if by_date:
+            dates.append(view.data.doc_date[local])
     if not docs:
         return Ranked([], total, partial)
     all_docs, all_scores = np.concatenate(docs), np.concatenate(scores)
-    all_articles = np.concatenate(articles)
     # Best first; equal scores in index order (deterministic, like Whoosh's collectors).
-    primary = -np.concatenate(dates) if filters.sort == "date" else -all_scores
+    primary = -np.concatenate(dates) if by_date else -all_scores
     if not group:
         order = _first(primary, all_docs, limit)
         hits = [(int(all_docs[i]), float(all_scores[i])) for i in order]
         return Ranked(hits, total, partial)
+    all_articles = np.concatenate(articles)
     per_article = np.bincount(all_articles)
     shown = np.minimum(per_article, GROUP_LIMIT)
     hits, seen = [], Counter()  # type: ignore[var-annotated]

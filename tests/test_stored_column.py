@@ -84,6 +84,24 @@ def test_every_document_reads_back_by_number_and_in_order(tmp_path: Path, count:
     ix.close()
 
 
+@pytest.mark.parametrize("compound", [False, True])
+def test_blocks_read_from_the_mapped_file_or_through_whoosh_alike(tmp_path: Path, compound: bool):
+    """A column in its own file is read through a mapping of the file; one inside a
+    compound segment file (no file of its own) through Whoosh's reads: the same values."""
+    docs = _documents(600)
+    ix = whoosh_index.create_in(str(tmp_path), _schema())
+    with ix.writer(compound=compound) as writer:
+        for doc in docs:
+            writer.add_document(**doc)
+    with ix.reader() as reader:
+        column = reader._perdoc._cached_reader("_stored", whoosh3.STORED_COLUMN)._child
+        assert (column._frames is None) is compound
+        order = list(range(len(docs)))
+        random.Random(2).shuffle(order)
+        assert [reader.stored_fields(n) for n in order] == [_expected(docs[n]) for n in order]
+    ix.close()
+
+
 def test_a_dictionary_is_trained_for_large_segments_only(tmp_path: Path):
     small = _write(tmp_path / "small", _documents(stored_column.TRAIN_MIN_DOCS - 1))
     large = _write(tmp_path / "large", _documents(stored_column.TRAIN_MIN_DOCS * 4))
