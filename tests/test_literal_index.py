@@ -37,6 +37,7 @@ from searchsvc.literal_index import (
     SegmentSubstrings,
     SuffixSearch,
     VersionSubstrings,
+    _runs,
     _suffix_array,
     build_arrays,
     distinct_counts,
@@ -845,3 +846,18 @@ def test_suffix_search_finds_the_range_a_sorted_list_of_suffixes_gives(seed: int
             assert lo == hi, literal
         else:
             assert (lo, hi) == (first, first + sum(want)), literal
+
+
+@pytest.mark.parametrize("runs", [0, 1, 8, 9, 60])
+def test_runs_join_the_slices_they_name(runs: int):
+    """Both ways of gathering runs (slices joined for a few, one gather for more) give the
+    slices one after another, empty runs and runs at either end included."""
+    rng = np.random.default_rng(runs)
+    values = rng.integers(0, 10**6, 500).astype(np.int64)
+    firsts = rng.integers(0, 500, runs)
+    firsts[: min(runs, 2)] = (0, 499)[: min(runs, 2)]
+    lengths = np.minimum(rng.integers(0, 12, runs), 500 - firsts)
+    pairs = zip(firsts, lengths, strict=True)
+    expected = [v for f, n in pairs for v in values[f : f + n].tolist()]
+    joined = _runs(values, firsts, lengths)
+    assert joined.tolist() == expected and joined.dtype == values.dtype
