@@ -30,7 +30,6 @@ from .literal_index import (
     VersionSubstrings,
     date_number,
     distinct_counts,
-    distinct_values,
     encode,
 )
 from .query import MAX_KEYWORDS, Filters, Keyword, ParsedQuery
@@ -475,9 +474,15 @@ def _first(primary: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
     return order[:k]
 
 
-# How many values ``_kth_smallest`` samples to tell many repeats from few.
+# How many values ``_kth_smallest`` samples to tell many repeats from few, and to guess
+# a bound below which the k-th smallest lies.
 _SAMPLE = 1024
 _FEW_DISTINCT = 64
+# From this many values on (and k at most a sixteenth of them), the selection first keeps
+# the values below a bound read from the sample, where about _MARGIN × k values lie.
+_NARROW_FROM = 4096
+_NARROW_SHARE = 16
+_MARGIN = 4
 
 
 def _kth_smallest(values: np.ndarray, k: int) -> float:
@@ -486,8 +491,18 @@ def _kth_smallest(values: np.ndarray, k: int) -> float:
     numpy's selection (introselect) slows down 10–20 × when the k-th value lies in a long
     run of equal values, and scores before BM25 (sums of a few constants) or dates are
     mostly such runs: 9 ms instead of 0.4 for 75,000 scores. Values with few distinct ones
-    in a sample are sorted instead (fast on repeats); the others are selected."""
-    step = max(1, len(values) // _SAMPLE)
-    if len(distinct_values(values[::step])) < _FEW_DISTINCT:
+    in a sample are sorted instead (fast on repeats); the others are selected. Many
+    values are first narrowed to those below a bound the sample gives (one comparison
+    instead of selecting among all: 150,000 BM25 scores in ~0.15 ms instead of ~1.2);
+    when fewer than k lie below it, or half of them or more, all are looked at."""
+    n = len(values)
+    step = max(1, n // _SAMPLE)
+    sample = np.sort(values[::step])
+    if n >= _NARROW_FROM and k * _NARROW_SHARE <= n:
+        bound = sample[min(len(sample) - 1, _MARGIN * k // step + 1)]
+        below = values[values <= bound]
+        if k <= len(below) < n // 2:
+            return _kth_smallest(below, k)
+    if 1 + np.count_nonzero(sample[1:] != sample[:-1]) < _FEW_DISTINCT:
         return float(np.sort(values)[k - 1])
     return float(np.partition(values, k - 1)[k - 1])
