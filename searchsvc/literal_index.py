@@ -350,14 +350,14 @@ class SegmentSubstrings:
         return _runs(order, firsts, lengths), lengths
 
     def context_mask(self, contexts: np.ndarray) -> np.ndarray:
-        """Which documents have one of ``contexts`` (ordinals, repeats allowed)."""
-        distinct = distinct_values(contexts)
+        """Which documents have one of ``contexts`` (ordinals, repeats allowed: a repeat
+        marks the same documents again, cheaper than finding the distinct ones first)."""
         order, starts = self._documents_by_context
-        firsts = starts[distinct]
-        lengths = starts[distinct + 1] - firsts
+        firsts = starts[contexts]
+        lengths = starts[contexts + 1] - firsts
         if int(lengths.sum()) * 8 > self.size:
             hit = np.zeros(self.contexts, dtype=bool)  # many documents: one pass over all
-            hit[distinct] = True
+            hit[contexts] = True
             return hit[self.doc_ctx]
         # Few (the usual case): the documents of those contexts only, gathered at once.
         mask = np.zeros(self.size, dtype=bool)
