@@ -229,23 +229,32 @@ class _Segment:
     def __init__(self, view: SegmentView):
         self.view = view
         self.data = view.data
-        self._masks: dict[str, tuple[np.ndarray | None, np.ndarray | None]] = {}
+        self._text_masks: dict[str, np.ndarray | None] = {}
+        self._context_masks: dict[str, np.ndarray | None] = {}
 
     def masks(self, literal: str) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Documents whose text / whose context contains ``literal`` (None: none)."""
-        found = self._masks.get(literal)
-        if found is None:
-            code = encode(literal)
-            text = ctx = None
-            docs = self.data.text_occurrences(code)
+        return self.text_mask(literal), self.context_mask(literal)
+
+    def text_mask(self, literal: str) -> np.ndarray | None:
+        """Documents whose text contains ``literal`` (None: none)."""
+        if literal not in self._text_masks:
+            docs = self.data.text_occurrences(encode(literal))
+            mask = None
             if len(docs):
-                text = np.zeros(self.data.size, dtype=bool)
-                text[docs] = True
-            contexts = self.data.context_occurrences(code)
-            if len(contexts):
-                ctx = self.data.context_mask(contexts)
-            found = self._masks[literal] = (text, ctx)
-        return found
+                mask = np.zeros(self.data.size, dtype=bool)
+                mask[docs] = True
+            self._text_masks[literal] = mask
+        return self._text_masks[literal]
+
+    def context_mask(self, literal: str) -> np.ndarray | None:
+        """Documents whose title/heading contains ``literal`` (None: none)."""
+        if literal not in self._context_masks:
+            contexts = self.data.context_occurrences(encode(literal))
+            self._context_masks[literal] = (
+                self.data.context_mask(contexts) if len(contexts) else None
+            )
+        return self._context_masks[literal]
 
     def allowed(self, filters: Filters, sources: Mapping[str, int]) -> np.ndarray | None:
         """Live documents passing the filters (None: every document)."""
@@ -288,7 +297,7 @@ class _Segment:
         for score, mask in parts:
             scores += score * mask[docs]
         for literal, score in spec.bonus:
-            text, _ctx = self.masks(literal)
+            text = self.text_mask(literal)  # only a match in the text earns it
             if text is not None:
                 scores += score * text[docs]
         return docs, scores
