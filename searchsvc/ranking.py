@@ -183,6 +183,9 @@ CONTEXT_BOOST = 0.6
 # Up to this many candidates in a segment, BM25 counts the words in their texts (a few µs
 # a paragraph) rather than walking every occurrence of each word (~0.1 ms a common word).
 COUNT_WORDS_UP_TO = 64
+# Over this many candidates, when the contexts holding a word have few paragraphs, those
+# paragraphs are looked up among the candidates rather than every candidate's context read.
+LOOK_UP_MEMBERS_FROM = 8192
 
 
 def count_overlapping(text: str, literal: str) -> int:
@@ -314,22 +317,22 @@ class _Segment:
         contexts = self.data.context_occurrences(code)
         if not len(contexts):
             return
-        ids, per_id = distinct_counts(contexts)
-        members, lengths = self.data.context_members(ids)
-        if len(members) * 4 < len(docs):  # few paragraphs under those titles: look them up
-            where = np.searchsorted(docs, members)
-            inside = where < len(docs)
-            inside[inside] = docs[where[inside]] == members[inside]
-            where, tf = where[inside], np.repeat(per_id, lengths)[inside]
-            ctx = np.repeat(ids, lengths)[inside]
-        else:  # many: one pass over the candidates
-            per_context = np.zeros(self.data.contexts, dtype=np.int64)
-            per_context[ids] = per_id
-            tf = per_context[docs_ctx]
-            where = np.flatnonzero(tf)
-            tf, ctx = tf[where], docs_ctx[where]
-        length = self.data.context_lengths[ctx]
-        scores[where] += CONTEXT_BOOST * _bm25(tf, length, avg_ctx_len, idf)
+        if len(docs) > LOOK_UP_MEMBERS_FROM:
+            ids, per_id = distinct_counts(contexts)
+            members, lengths = self.data.context_members(ids)
+            if len(members) * 4 < len(docs):  # few paragraphs under those titles: look up
+                where = np.searchsorted(docs, members)
+                inside = where < len(docs)
+                inside[inside] = docs[where[inside]] == members[inside]
+                where, tf = where[inside], np.repeat(per_id, lengths)[inside]
+                length = self.data.context_lengths[np.repeat(ids, lengths)[inside]]
+                scores[where] += CONTEXT_BOOST * _bm25(tf, length, avg_ctx_len, idf)
+                return
+        # Counted per context and read at each candidate's context.
+        tf = np.bincount(contexts, minlength=self.data.contexts)[docs_ctx]
+        where = np.flatnonzero(tf)
+        length = self.data.context_lengths[docs_ctx[where]]
+        scores[where] += CONTEXT_BOOST * _bm25(tf[where], length, avg_ctx_len, idf)
 
     def add_bm25_counted(self, scores: np.ndarray, docs: np.ndarray, docs_ctx: np.ndarray,
                          idf: Mapping[str, float], avg_len: float, avg_ctx_len: float) -> None:

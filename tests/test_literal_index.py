@@ -754,7 +754,8 @@ def test_bm25_counted_in_the_texts_equals_bm25_from_the_occurrences(
 ):
     """A few candidates have their words counted in their squeezed texts and contexts;
     that must give the scores of the occurrence lists to the last bit (overlapping
-    occurrences, surrogate pairs, title/heading matches)."""
+    occurrences, surrogate pairs, title/heading matches), whether the title/heading
+    occurrences are counted per context or looked up through their contexts' members."""
     rng = random.Random(13)
     queries = [_random_query(rng)[0] for _ in range(80)]
     queries += ["xx", "XXX", "𠀀𠀀", "1212 医院", "ecmo x", TITLE_ONLY, "医院医院", "的的"]
@@ -766,10 +767,13 @@ def test_bm25_counted_in_the_texts_equals_bm25_from_the_occurrences(
         for query in queries:
             spec = match_spec(parse_query(query))
             monkeypatch.setattr(ranking, "COUNT_WORDS_UP_TO", 0)
+            monkeypatch.setattr(ranking, "LOOK_UP_MEMBERS_FROM", 1_000_000)
             from_occurrences = rank(s.literals, spec, 10_000)
+            monkeypatch.setattr(ranking, "LOOK_UP_MEMBERS_FROM", 0)
+            through_members = rank(s.literals, spec, 10_000)
             monkeypatch.setattr(ranking, "COUNT_WORDS_UP_TO", 1_000_000)
             counted = rank(s.literals, spec, 10_000)
-            assert counted == from_occurrences, query
+            assert counted == from_occurrences == through_members, query
             assert counted.hits or not from_occurrences.total, query
 
 
