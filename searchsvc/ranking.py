@@ -180,6 +180,9 @@ def rerank_by_proximity(
 BM25_K1 = 1.2
 BM25_B = 0.75
 CONTEXT_BOOST = 0.6
+# A word occurring more than once per DENSE_SHARE documents of a segment is counted over
+# the whole segment at once (one bincount, shared by its match and its BM25).
+DENSE_SHARE = 16
 # Up to this many candidates in a segment, BM25 counts the words in their texts (a few µs
 # a paragraph) rather than walking every occurrence of each word (~0.1 ms a common word).
 COUNT_WORDS_UP_TO = 64
@@ -234,6 +237,18 @@ class _Segment:
         self.data = view.data
         self._text_masks: dict[str, np.ndarray | None] = {}
         self._context_masks: dict[str, np.ndarray | None] = {}
+        self._counts: dict[str, np.ndarray] = {}
+
+    def _text_counts(self, literal: str, occurrences: np.ndarray) -> np.ndarray | None:
+        """How often ``literal`` occurs in each document, when it occurs often enough for
+        one count over the segment to be the cheap way (None otherwise); kept, so matching
+        and BM25 of the same word count once."""
+        if len(occurrences) * DENSE_SHARE <= self.data.size:
+            return None
+        counts = self._counts.get(literal)
+        if counts is None:
+            counts = self._counts[literal] = np.bincount(occurrences, minlength=self.data.size)
+        return counts
 
     def masks(self, literal: str) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Documents whose text / whose context contains ``literal`` (None: none)."""
@@ -245,8 +260,12 @@ class _Segment:
             docs = self.data.text_occurrences(encode(literal))
             mask = None
             if len(docs):
-                mask = np.zeros(self.data.size, dtype=bool)
-                mask[docs] = True
+                counts = self._text_counts(literal, docs)
+                if counts is not None:
+                    mask = counts > 0
+                else:
+                    mask = np.zeros(self.data.size, dtype=bool)
+                    mask[docs] = True
             self._text_masks[literal] = mask
         return self._text_masks[literal]
 
@@ -312,7 +331,13 @@ class _Segment:
         code = encode(word)
         occurrences = self.data.text_occurrences(code)
         if len(occurrences):
-            where, tf = _counts_at(occurrences, docs, self.data.size)
+            counts = self._text_counts(word, occurrences)
+            if counts is not None:
+                tf = counts[docs]
+                where = np.flatnonzero(tf)
+                tf = tf[where]
+            else:
+                where, tf = _counts_at(occurrences, docs)
             scores[where] += _bm25(tf, self.data.doc_len[docs[where]], avg_len, idf)
         contexts = self.data.context_occurrences(code)
         if not len(contexts):
@@ -365,15 +390,9 @@ def _and(mask: np.ndarray | None, other: np.ndarray) -> np.ndarray:
     return other if mask is None else mask & other
 
 
-def _counts_at(
-    occurrences: np.ndarray, docs: np.ndarray, size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Where in ``docs`` (ascending document numbers) ``occurrences`` fall, and how many
-    fall on each of those."""
-    if len(occurrences) * 16 > size:  # common: count over the whole segment at once
-        counts = np.bincount(occurrences, minlength=size)[docs]
-        where = np.flatnonzero(counts)
-        return where, counts[where]
+def _counts_at(occurrences: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where in ``docs`` (ascending document numbers) ``occurrences`` (few) fall, and how
+    many fall on each of those."""
     found, counts = distinct_counts(occurrences)
     where = np.searchsorted(docs, found)
     inside = where < len(docs)

@@ -771,9 +771,12 @@ def test_bm25_counted_in_the_texts_equals_bm25_from_the_occurrences(
             from_occurrences = rank(s.literals, spec, 10_000)
             monkeypatch.setattr(ranking, "LOOK_UP_MEMBERS_FROM", 0)
             through_members = rank(s.literals, spec, 10_000)
+            monkeypatch.setattr(ranking, "DENSE_SHARE", 10**9)  # every word counted at once
+            counted_at_once = rank(s.literals, spec, 10_000)
+            monkeypatch.setattr(ranking, "DENSE_SHARE", 0)  # none
             monkeypatch.setattr(ranking, "COUNT_WORDS_UP_TO", 1_000_000)
             counted = rank(s.literals, spec, 10_000)
-            assert counted == from_occurrences == through_members, query
+            assert counted == from_occurrences == through_members == counted_at_once, query
             assert counted.hits or not from_occurrences.total, query
 
 
