@@ -139,20 +139,28 @@ def _span_of_all(squeezed: str, keywords: list[Keyword]) -> int | None:
     """Length of the shortest stretch of ``squeezed`` text holding every keyword."""
     events: list[tuple[int, int, int]] = []  # (start, end, keyword index)
     for n, keyword in enumerate(keywords):
+        before = len(events)
         for literal in keyword.literals:
             start = squeezed.find(literal)
             while start != -1:
                 events.append((start, start + len(literal), n))
                 start = squeezed.find(literal, start + 1)
+        if len(events) == before:
+            return None  # a keyword is not there: no stretch holds them all
     events.sort()
+    # The latest occurrence of each keyword so far, as the events go by in text order.
+    starts = [-1] * len(keywords)
+    ends = [0] * len(keywords)
+    missing = len(keywords)
     best: int | None = None
-    last_end: dict[int, tuple[int, int]] = {}
     for start, end, n in events:
-        last_end[n] = (start, end)
-        if len(last_end) == len(keywords):
-            lo = min(s for s, _ in last_end.values())
-            hi = max(e for _, e in last_end.values())
-            best = hi - lo if best is None else min(best, hi - lo)
+        if starts[n] < 0:
+            missing -= 1
+        starts[n], ends[n] = start, end
+        if not missing:
+            span = max(ends) - min(starts)
+            if best is None or span < best:
+                best = span
     return best
 
 
