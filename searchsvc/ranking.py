@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
@@ -103,8 +103,6 @@ class LiteralStats(Protocol):
 
     def occurrences(self, literal: str) -> int: ...
 
-    def squeezed_texts(self, docs: list[int]) -> list[str]: ...
-
 
 def back_off(subs: LiteralStats, words: list[Keyword]) -> list[Keyword]:
     """Chinese words found nowhere, split into their two-character pieces: jieba sometimes
@@ -165,14 +163,14 @@ def _span_of_all(squeezed: str, keywords: list[Keyword]) -> int | None:
 
 
 def rerank_by_proximity(
-    ranked: list[tuple[int, float]], subs: LiteralStats, keywords: list[Keyword]
+    ranked: list[tuple[int, float]], texts: Sequence[str], keywords: list[Keyword]
 ) -> list[tuple[int, float]]:
     """Add a bonus for the keywords standing close together (all of them within a short
-    stretch), then sort again. Only the first RERANK_WINDOW results are looked at (their
-    squeezed text comes from the literal index: no stored document is read)."""
+    stretch), then sort again. ``texts``: the squeezed text of each result, in order (the
+    literal index holds them: no stored document is read); search looks only at the first
+    RERANK_WINDOW results."""
     needed = sum(len(k.literal) for k in keywords)
     scored = []
-    texts = subs.squeezed_texts([docnum for docnum, _score in ranked])
     for (docnum, score), text in zip(ranked, texts, strict=True):
         span = _span_of_all(text, keywords)
         bonus = PROXIMITY_BONUS * needed / span if span else 0.0

@@ -175,20 +175,23 @@ def search(
             if loose.total > ranked.total:
                 ranked, keywords, matched_all = loose, words, False
     ordered = ranked.hits
+    texts: dict[int, str] = {}  # squeezed texts read so far, by document
     if len(keywords) > 1 and filters.sort == "relevance":
         # Always the same first RERANK_WINDOW results, whatever the page: the order of the
         # whole list then does not depend on which page is asked for, and page N + 1
         # continues page N exactly.
-        head = rerank_by_proximity(ordered[:RERANK_WINDOW], engine, keywords)
-        ordered = head + ordered[RERANK_WINDOW:]
+        head = ordered[:RERANK_WINDOW]
+        head_texts = engine.squeezed_texts([n for n, _score in head])
+        texts = dict(zip((n for n, _score in head), head_texts, strict=True))
+        ordered = rerank_by_proximity(head, head_texts, keywords) + ordered[RERANK_WINDOW:]
     page_hits = ordered[(page - 1) * size : page * size]
     docs = [n for n, _score in page_hits]
+    unread = [n for n in docs if n not in texts]
+    texts.update(zip(unread, engine.squeezed_texts(unread), strict=True))
     stored = engine.stored_fields_many(docs)
     hits = [
-        _hit(fields, squeezed, score, keywords, ranked.collapsed)
-        for (_n, score), fields, squeezed in zip(
-            page_hits, stored, engine.squeezed_texts(docs), strict=True
-        )
+        _hit(fields, texts[n], score, keywords, ranked.collapsed)
+        for (n, score), fields in zip(page_hits, stored, strict=True)
     ]
     nothing_matched_all = not matched_all or ranked.total == 0
     in_time = time.perf_counter() - started < time_budget

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -296,8 +297,12 @@ def test_top_ten_equal_after_the_rerank(embedded, sphinx, names, query):
     b = sphinx.rank(spec, 50)
     assert b.total == a.total
     keywords = parsed.positive
-    head_a = rerank_by_proximity(a.hits, subs, keywords) if len(keywords) > 1 else a.hits
-    head_b = rerank_by_proximity(b.hits, sphinx, keywords) if len(keywords) > 1 else b.hits
+
+    def reranked(hits: list[tuple[int, float]], engine: Any) -> list[tuple[int, float]]:
+        texts = engine.squeezed_texts([n for n, _score in hits])
+        return rerank_by_proximity(hits, texts, keywords) if len(keywords) > 1 else hits
+
+    head_a, head_b = reranked(a.hits, subs), reranked(b.hits, sphinx)
     assert [(names[d], s) for d, s in head_b[:10]] == [(ids[d], s) for d, s in head_a[:10]]
 
 
