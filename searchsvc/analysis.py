@@ -21,6 +21,9 @@ memory. ``jieba`` is the reference: ``bench/jieba_equality.py`` compares the two
 whole corpus with and without a user dictionary; a user dictionary jieba-rs cannot mirror
 (a word with frequency 0) switches the process back to jieba.
 
+One module (over 400 lines): the index and the queries must normalise, squeeze and
+segment alike, so every step of that lives here, next to the others.
+
 The text field keeps each paragraph's distinct words only (``JiebaWordSet``: no
 frequencies, positions or offsets). Its format and tokenizer are pickled into the index's
 table of contents: keep them top-level here, with this import path.

@@ -1,6 +1,6 @@
 """Matching and ranking over the literal index, in numpy.
 
-In: the literal index of a version (``substrings.VersionSubstrings``) and a ``MatchSpec``:
+In: the literal index of a version (``literal_index.VersionSubstrings``) and a ``MatchSpec``:
 the squeezed literals a paragraph must (or must not) contain and what each is worth.
 Out: ``Ranked``: the best paragraphs (global document numbers, scores) and the exact total.
 
@@ -10,6 +10,9 @@ words, counted as literal occurrences, orders equals. Each segment is matched wh
 array operations; grouping (at most ``GROUP_LIMIT`` paragraphs per article), filters and
 date order are array operations too. The proximity re-rank orders the first results by how
 close together the keywords stand.
+
+One module (over 400 lines): the match scores, BM25 and the proximity bonus share one
+score scale (the constants below make the order together), so they change together.
 """
 
 from __future__ import annotations
