@@ -101,6 +101,21 @@ def server_memory_mb(root: int) -> dict[str, float]:
     return max(statuses, key=lambda s: s.get("VmHWM", 0.0), default={})
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds used so far by ``root`` and its live descendants (a
+    server's master and workers; a worker that ended meanwhile no longer counts)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in process_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def machine() -> dict[str, Any]:
     """CPU count and model, memory, Python version, OS."""
     model = "unknown"

@@ -16,7 +16,8 @@ Measures, on the same paragraphs (the product's own corpus reader) and the same 
 * query latency p50/p95/p99 per query class, in-process (``search.search``, highlighting
   included) and over HTTP against the real server (``python -m searchsvc serve``, gunicorn)
   at concurrency 1 and 4 with keep-alive connections on 127.0.0.1 (after a warm-up of
-  other queries through every worker), throughput, and the server's RSS after the load.
+  other queries through every worker), throughput, the CPU a request costs the server's
+  processes and the load generator, and the server's RSS after the load.
   The load generator runs on the same cores as the server: it is a lean raw-socket
   client (``common.KeepAliveClient``), so that it takes as little of their time as it can;
 * references (``bench/baselines.py``; ``--skip-baselines`` leaves them out): the jieba
@@ -67,6 +68,7 @@ from common import (  # noqa: E402
     process_tree,
     product_fingerprint,
     server_memory_mb,
+    tree_cpu_seconds,
     wait_answering,
 )
 from common import machine as common_machine  # noqa: E402
@@ -383,6 +385,8 @@ def http_load(
             with lock:
                 finished.append(time.perf_counter())
 
+    server_cpu = tree_cpu_seconds(server.pid)
+    own_cpu = os.times()
     started = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(concurrency)]
     for t in threads:
@@ -403,6 +407,11 @@ def http_load(
     # From the start to the last client's last answer (the watch above sleeps in steps).
     seconds = max(finished, default=time.perf_counter()) - started
     done = sum(len(v) for v in tally.ms.values())
+    # CPU a request costs, less sensitive to the machine's drift than latency: the
+    # server's processes, and this process (the load generator and its light watch).
+    own = os.times()
+    client_cpu = own.user - own_cpu.user + own.system - own_cpu.system
+    server_cpu = tree_cpu_seconds(server.pid) - server_cpu if server.poll() is None else 0.0
     if not stopped_by and done + len(errors) < requests:
         stopped_by = f"time limit ({HTTP_TIME_LIMIT:.0f} s)"
     return {
@@ -412,6 +421,8 @@ def http_load(
         "first_errors": errors[:3],
         "stopped_early": stopped_by,
         **tally.summary(seconds),
+        "server_cpu_ms_per_request": round(server_cpu / max(1, done) * 1000, 2),
+        "client_cpu_ms_per_request": round(client_cpu / max(1, done) * 1000, 2),
         "server_memory_mb": server_memory_mb(server.pid) if server.poll() is None else {},
     }
 
@@ -720,6 +731,9 @@ def report_rows(corpus: Corpus, product: dict[str, Any], refs: dict[str, Any] | 
         notes += [f"stopped early: {level['stopped_early']}"] if level["stopped_early"] else []
         rows.append((f"HTTP c={c} queries/s", f"{level['queries_per_s']:.1f}"
                      + (f" ({'; '.join(notes)})" if notes else ""), "", "", "", ""))
+        rows.append((f"HTTP c={c} CPU ms a request: server / load generator",
+                     f"{level.get('server_cpu_ms_per_request', 0):.2f} / "
+                     f"{level.get('client_cpu_ms_per_request', 0):.2f}", "", "", "", ""))
         rows.append((f"server RSS MB after c={c}", mem(level["server_memory_mb"]),
                      "", "", "", ""))
     peak = max(h[f"c{c}"]["server_memory_mb"].get("VmHWM", 0) for c in HTTP_CONCURRENCY)
