@@ -246,12 +246,22 @@ class _Segment:
         self.data = view.data
         self._text_masks: dict[str, np.ndarray | None] = {}
         self._context_masks: dict[str, np.ndarray | None] = {}
+        self._occurrences: dict[str, np.ndarray] = {}
         self._counts: dict[str, np.ndarray] = {}
 
-    def _text_counts(self, literal: str, occurrences: np.ndarray) -> np.ndarray | None:
+    def _text_occurrences(self, literal: str) -> np.ndarray:
+        """The document of each occurrence of ``literal`` in paragraph texts, read once
+        per request (matching and BM25 of the same word both need them)."""
+        found = self._occurrences.get(literal)
+        if found is None:
+            found = self._occurrences[literal] = self.data.text_occurrences(encode(literal))
+        return found
+
+    def _text_counts(self, literal: str) -> np.ndarray | None:
         """How often ``literal`` occurs in each document, when it occurs often enough for
         one count over the segment to be the cheap way (None otherwise); kept, so matching
         and BM25 of the same word count once."""
+        occurrences = self._text_occurrences(literal)
         if len(occurrences) * DENSE_SHARE <= self.data.size:
             return None
         counts = self._counts.get(literal)
@@ -266,10 +276,10 @@ class _Segment:
     def text_mask(self, literal: str) -> np.ndarray | None:
         """Documents whose text contains ``literal`` (None: none)."""
         if literal not in self._text_masks:
-            docs = self.data.text_occurrences(encode(literal))
+            docs = self._text_occurrences(literal)
             mask = None
             if len(docs):
-                counts = self._text_counts(literal, docs)
+                counts = self._text_counts(literal)
                 if counts is not None:
                     mask = counts > 0
                 else:
@@ -337,10 +347,9 @@ class _Segment:
                  idf: float, avg_len: float, avg_ctx_len: float) -> None:
         """Add ``word``'s BM25 to ``scores`` (one per document of ``docs``, ascending;
         ``docs_ctx`` their contexts), computed only where the word occurs."""
-        code = encode(word)
-        occurrences = self.data.text_occurrences(code)
+        occurrences = self._text_occurrences(word)
         if len(occurrences):
-            counts = self._text_counts(word, occurrences)
+            counts = self._text_counts(word)
             if counts is not None:
                 tf = counts[docs]
                 where = np.flatnonzero(tf)
@@ -348,7 +357,7 @@ class _Segment:
             else:
                 where, tf = _counts_at(occurrences, docs)
             scores[where] += _bm25(tf, self.data.doc_len[docs[where]], avg_len, idf)
-        contexts = self.data.context_occurrences(code)
+        contexts = self.data.context_occurrences(encode(word))
         if not len(contexts):
             return
         if len(docs) > LOOK_UP_MEMBERS_FROM:

@@ -181,8 +181,9 @@ def search(
         # whole list then does not depend on which page is asked for, and page N + 1
         # continues page N exactly.
         head = ordered[:RERANK_WINDOW]
-        head_texts = engine.squeezed_texts([n for n, _score in head])
-        texts = dict(zip((n for n, _score in head), head_texts, strict=True))
+        head_docs = [n for n, _score in head]
+        head_texts = engine.squeezed_texts(head_docs)
+        texts = dict(zip(head_docs, head_texts, strict=True))
         ordered = rerank_by_proximity(head, head_texts, keywords) + ordered[RERANK_WINDOW:]
     page_hits = ordered[(page - 1) * size : page * size]
     docs = [n for n, _score in page_hits]
