@@ -259,6 +259,9 @@ def test_write_failure_is_a_clear_error_and_the_live_index_is_untouched(
     assert hit_ids(index_dir, "编号1001号") == [] and hit_ids(index_dir, "ECMO")
 
 
+ARTICLES_TO_KILL_IN = 4000
+
+
 @pytest.mark.slow
 def test_sigkill_during_build_and_update_leaves_the_served_index_intact(
     seeds: Path, tmp_path: Path
@@ -266,7 +269,10 @@ def test_sigkill_during_build_and_update_leaves_the_served_index_intact(
     index_dir = tmp_path / "index"
     sync(seeds, index_dir)
     live = current_version(index_dir)
-    write_feed(seeds / "feeds" / "big.jsonl", feed_lines(1500, start=2000))
+    # Big enough that every kill below lands before the new version is published: with
+    # 1,500 articles a build published at ~3.3 s on a quick machine, before the 4 s kill.
+    # Here the writer starts at ~1.3 s and publishes at ~6 s.
+    write_feed(seeds / "feeds" / "big.jsonl", feed_lines(ARTICLES_TO_KILL_IN, start=2000))
     with running_server(index_dir, tmp_path / "server.log") as base:
         prober = Prober(base)
         prober.start()
@@ -277,8 +283,9 @@ def test_sigkill_during_build_and_update_leaves_the_served_index_intact(
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
             time.sleep(delay)
-            if proc.poll() is not None:
-                pytest.fail(f"{command} finished before it could be killed; use a bigger feed")
+            if proc.poll() is not None or current_version(index_dir) != live:
+                pytest.fail(f"{command} published before it could be killed; "
+                            "use a bigger feed")
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             # still serving the last good version, fully searchable
@@ -291,7 +298,7 @@ def test_sigkill_during_build_and_update_leaves_the_served_index_intact(
         assert prober.failures == [] and prober.ok > 20
         found = _get_json(f"{base}/api/search?q=" + urllib.parse.quote("编号2100号"))
         assert found["total"] == 1
-    assert summary.switched and summary.added == 1500
+    assert summary.switched and summary.added == ARTICLES_TO_KILL_IN
     assert not [p for p in index_dir.iterdir() if p.name.endswith(".building")]
     assert hit_ids(index_dir, "编号2100号") == ["feed-2100-p2"]
     assert_consistent(index_dir)
