@@ -163,16 +163,21 @@ class Squeezed:
 _WORD_RUN = re.compile(r"[^\W_]+")
 
 
-def _word_positions(text: str) -> tuple[int, ...]:
-    """Offsets of the word characters of ``text``, in order."""
-    return tuple(chain.from_iterable(range(*m.span()) for m in _WORD_RUN.finditer(text)))
+def _word_runs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each run of word characters of ``text``, in order."""
+    return [m.span() for m in _WORD_RUN.finditer(text)]
+
+
+def _positions(runs: list[tuple[int, int]]) -> tuple[int, ...]:
+    """Every offset inside ``runs``, in order."""
+    return tuple(chain.from_iterable(starmap(range, runs)))
 
 
 @lru_cache(maxsize=2048)  # highlighting squeezes the same titles and hits again and again
 def squeeze(text: str) -> Squeezed:
     """Normalise ``text`` and keep only word characters (the unit of literal matching)."""
     norm = normalize(text)
-    kept = _word_positions(norm.text)
+    kept = _positions(_word_runs(norm.text))
     origin = kept if norm.origin is None else tuple(norm.origin[i] for i in kept)
     return Squeezed("".join(filter(is_word_char, norm.text)), origin)
 
@@ -184,9 +189,9 @@ def squeeze_known(text: str, squeezed: str) -> Squeezed:
     skipped."""
     folded = text.casefold()
     if len(folded) == len(text):
-        runs = [m.span() for m in _WORD_RUN.finditer(folded)]
+        runs = _word_runs(folded)
         if "".join([folded[start:end] for start, end in runs]) == squeezed:
-            return Squeezed(squeezed, tuple(chain.from_iterable(starmap(range, runs))))
+            return Squeezed(squeezed, _positions(runs))
     return squeeze(text)
 
 
