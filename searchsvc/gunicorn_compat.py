@@ -15,9 +15,14 @@ gunicorn 27.0.1 (``gunicorn.workers.gthread``, ``gunicorn.util``, ``gunicorn.wor
   not complete within the idle timeout (gunicorn's ``keepalive``, counted from its opening
   or its previous answer) is closed; a head over ``MAX_HEAD_BYTES`` is answered 431, a
   declared body over ``max_body_bytes`` 413 and a chunked body 411, before anything reads
-  further. It also spreads connections over the workers (least connections first) and
-  takes in the kernel's queue when it stops, then stops listening (new connections are
-  refused, not queued and reset) while it finishes the requests in flight.
+  further. A thread that has answered on a kept-alive connection waits up to
+  ``KEEPALIVE_LINGER`` for that connection's next request and answers it itself, while
+  nothing waits for a thread and at most half the threads linger: a busy client's next
+  request skips the hand-offs through the event loop (two wake-ups of the loop, one of a
+  pool thread, and their turns at the GIL). It also spreads connections over the workers
+  (least connections first) and takes in the kernel's queue when it stops, then stops
+  listening (new connections are refused, not queued and reset) while it finishes the
+  requests in flight.
 * ``install_error_headers``: the answers gunicorn writes itself (400, 414, 431…, from
   ``util.write_error``) carry no headers but the status line's; this adds ours (the
   security headers).
@@ -31,8 +36,10 @@ import errno
 import html
 import logging
 import re
+import select
 import selectors
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from functools import partial
@@ -47,6 +54,10 @@ GUNICORN_VERSION = "27.0.1"
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers together
 STOP_LINGER = 2.0  # on stop, seconds a connection still has to send its request
 ACCEPT_RETRY = 0.002  # seconds a worker with more connections than a sibling holds back
+# Milliseconds a thread that has answered waits for the same connection's next request. A
+# client that sends requests back to back sends the next within a fraction of this; one
+# that does not costs an idle thread this long (no CPU but one poll).
+KEEPALIVE_LINGER = 3
 
 _ERROR_HEADERS: dict[str, str] = {}
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*([0-9]{1,18})[ \t]*\r?$")
@@ -70,6 +81,12 @@ class HeadFirstWorker(ThreadWorker):
 
     max_body_bytes = 64 * 1024
     shares: Any = None  # serving.ConnectionShares, set before the workers are forked
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._thread_counts = threading.Lock()
+        self._waiting = 0  # requests handed to the pool that no thread has taken yet
+        self._lingering = 0  # threads waiting for a kept-alive connection's next request
 
     def init_process(self) -> None:
         self._pending_check = 0.0
@@ -167,15 +184,68 @@ class HeadFirstWorker(ThreadWorker):
         conn.data_ready = True  # gthread's handle() must not wait for data again
         self.enqueue_req(conn)
 
+    def enqueue_req(self, conn: TConn) -> None:
+        with self._thread_counts:
+            self._waiting += 1
+        super().enqueue_req(conn)
+
     def handle(self, conn: TConn) -> Any:
-        """Give the parser the bytes read in the event loop, then gthread's handling."""
+        """Give the parser the bytes read in the event loop, then gthread's handling; then
+        answer the connection's next requests while they follow quickly (``_next_request``)."""
+        with self._thread_counts:
+            self._waiting -= 1
         head = bytes(getattr(conn, "head", b""))
         conn.head = bytearray()
         if head:
             conn.sock.setblocking(True)
             conn.init()  # makes the parser on a new connection (no-op otherwise)
             conn.parser.unreader.unread(head)
-        return super().handle(conn)
+        keep = super().handle(conn)
+        while keep is True and not conn.is_http2 and self._may_linger():
+            try:
+                follows = self._next_request(conn)
+            finally:
+                with self._thread_counts:
+                    self._lingering -= 1
+            if follows is not True:
+                return keep if follows is None else False
+            keep = super().handle(conn)
+        return keep
+
+    def _may_linger(self) -> bool:
+        """Whether this thread may wait for its connection's next request (counted as
+        lingering if so): not while a request waits for a thread, nor by more than half
+        the threads (the others stay free for new requests)."""
+        with self._thread_counts:
+            if not self.alive or self._waiting or self._lingering >= self.cfg.threads // 2:
+                return False
+            self._lingering += 1
+            return True
+
+    def _next_request(self, conn: TConn) -> bool | None:
+        """Wait up to KEEPALIVE_LINGER for ``conn``'s next request. True: it is in (in the
+        parser's buffer), answer it here; None: nothing came, or only part of it (kept in
+        ``conn.head`` for the event loop, like pipelined bytes); False: the client closed
+        the connection."""
+        answered = time.monotonic()
+        if conn.parser.unreader.buf.getvalue():
+            return None  # pipelined bytes: finish_request gives them to the event loop
+        poll = select.poll()
+        poll.register(conn.sock, select.POLLIN)
+        if not poll.poll(KEEPALIVE_LINGER):
+            return None
+        try:
+            data = conn.sock.recv(65536)  # blocking socket, but readable: returns at once
+        except OSError:
+            return False
+        if not data:
+            return False
+        if self._examine(data) is not True:  # part of a head, or one to refuse
+            conn.head = bytearray(data)
+            conn.timeout = answered + self.cfg.keepalive
+            return None
+        conn.parser.unreader.unread(data)
+        return True
 
     def finish_request(self, conn: TConn, fs: Any) -> None:
         """Pipelined bytes behind a kept-alive answer wait for a complete head too."""
@@ -183,6 +253,11 @@ class HeadFirstWorker(ThreadWorker):
             keep = fs.result() if not fs.cancelled() else False
         except Exception:  # noqa: BLE001 - gthread's own handling closes it
             keep = False
+        if keep and getattr(conn, "head", None):  # part of the next request, read lingering
+            rest, conn.head = bytes(conn.head), bytearray()
+            conn.sock.setblocking(False)
+            self._await_head(conn, rest, conn.timeout)
+            return
         if keep and self.alive and conn.parser.unreader.buf.getvalue():
             rest = conn.parser.unreader.take_buffered()
             conn.sock.setblocking(False)

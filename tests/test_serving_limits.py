@@ -5,7 +5,9 @@ requests, made-up methods and paths, and the rate limit shared by worker process
 from __future__ import annotations
 
 import http.client
+import json
 import re
+import signal
 import socket
 import time
 import urllib.parse
@@ -220,3 +222,105 @@ def test_one_rate_limit_for_every_worker_covering_page_and_api(seed_index, tmp_p
 def _limited_pids(log: Path) -> set[int]:
     return (access_log_pids(log, "/api/search") | access_log_pids(log, "/")
             | access_log_pids(log, "/api/articles/000_eacc438995d2ea0a-1"))
+
+
+class _Answers:
+    """Answers read one by one off a kept-alive connection (Content-Length bodies)."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock, self.buffer = sock, b""
+
+    def _more(self) -> None:
+        chunk = self.sock.recv(65536)
+        assert chunk, f"closed by the server; unanswered: {self.buffer[:200]!r}"
+        self.buffer += chunk
+
+    def next(self) -> tuple[int, dict[str, str], bytes]:
+        while b"\r\n\r\n" not in self.buffer:
+            self._more()
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        status, headers = _status_and_headers(head + b"\r\n\r\n")
+        length = int(headers.get("Content-Length", "0"))
+        while len(self.buffer) < length:
+            self._more()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return status, headers, body
+
+
+SEARCH_REQUEST = f"GET {SEARCH} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+
+
+def _hits(body: bytes) -> list[str]:
+    return [hit["id"] for hit in json.loads(body)["hits"]]
+
+
+def test_a_kept_alive_connections_next_request_may_come_in_pieces_or_pipelined(
+    seed_index, tmp_path: Path
+):
+    """Right after an answer, a thread waits a moment for the connection's next request
+    (KEEPALIVE_LINGER): whatever shape it arrives in, it is answered as it would be by the
+    event loop (issue 14)."""
+    args = ("--workers", "1", "--threads", "4")
+    with serve_process(seed_index, tmp_path / "server.log", *args) as (_proc, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            answers = _Answers(sock)
+            sock.sendall(SEARCH_REQUEST)
+            status, _headers, body = answers.next()
+            assert status == 200 and _hits(body)
+            expected = _hits(body)
+            for _ in range(3):  # back to back: taken by the thread that answered
+                sock.sendall(SEARCH_REQUEST)
+                status, _headers, body = answers.next()
+                assert status == 200 and _hits(body) == expected
+            # the first half at once (read by the lingering thread), the rest later
+            sock.sendall(SEARCH_REQUEST[:25])
+            time.sleep(0.3)
+            sock.sendall(SEARCH_REQUEST[25:])
+            status, _headers, body = answers.next()
+            assert status == 200 and _hits(body) == expected
+            # two requests in one packet
+            sock.sendall(SEARCH_REQUEST * 2)
+            assert [answers.next()[0] for _ in range(2)] == [200, 200]
+            # a head too large, right after an answer: refused as on a new connection
+            sock.sendall(b"GET / HTTP/1.1\r\nX-Big: " + b"b" * 17000 + b"\r\n\r\n")
+            status, headers, _body = answers.next()
+            assert status == 431
+            _assert_security_headers(headers, "431 after an answer")
+
+
+def test_next_requests_cut_short_hold_no_thread_and_closed_connections_hold_no_stop(
+    seed_index, tmp_path: Path
+):
+    """Connections that send half of their next request right after an answer wait in the
+    event loop and are closed at the idle timeout counted from that answer; connections the
+    client closes right after an answer are forgotten (a stop does not wait for them)."""
+    env = {"SEARCHSVC_IDLE_TIMEOUT": "3", "SEARCHSVC_GRACEFUL_TIMEOUT": "30"}
+    args = ("--workers", "1", "--threads", "2")
+    with serve_process(seed_index, tmp_path / "server.log", *args, env=env) as (server, port):
+        for _ in range(10):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(SEARCH_REQUEST)
+                assert _Answers(sock).next()[0] == 200
+        slow = []
+        try:
+            for _ in range(10):  # five times the threads
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                sock.sendall(SEARCH_REQUEST)
+                assert _Answers(sock).next()[0] == 200
+                sock.sendall(SEARCH_REQUEST[:25])
+                slow.append(sock)
+            answered = time.monotonic()
+            for _ in range(3):
+                started = time.monotonic()
+                assert _get(port, SEARCH, timeout=5)[0] == 200
+                assert time.monotonic() - started < 2
+            assert not any(_closed_by_server(s, within=0.1) for s in slow)  # not yet
+            time.sleep(max(0.0, answered + 3 - time.monotonic()))
+            assert all(_closed_by_server(s, within=3) for s in slow)
+        finally:
+            for s in slow:
+                s.close()
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
+        assert time.monotonic() - started < 5
