@@ -248,12 +248,13 @@ class HeadFirstWorker(ThreadWorker):
         return True
 
     def finish_request(self, conn: TConn, fs: Any) -> None:
-        """Pipelined bytes behind a kept-alive answer wait for a complete head too."""
+        """Bytes of the next request read behind a kept-alive answer (pipelined, or read
+        while lingering) wait in the event loop for a complete head too."""
         try:
             keep = fs.result() if not fs.cancelled() else False
         except Exception:  # noqa: BLE001 - gthread's own handling closes it
             keep = False
-        if keep and getattr(conn, "head", None):  # part of the next request, read lingering
+        if keep and getattr(conn, "head", None):  # part of the next request (_next_request)
             rest, conn.head = bytes(conn.head), bytearray()
             conn.sock.setblocking(False)
             self._await_head(conn, rest, conn.timeout)
