@@ -67,20 +67,23 @@ def proc_status_mb(pid: int | str = "self") -> dict[str, float]:
     return out
 
 
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of /proc/``pid``/stat after "(comm) " (state, ppid, …; the command name
+    may hold spaces), or None if the process ended meanwhile."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()
+
+
 def process_tree(root: int) -> list[int]:
     """``root`` and all its live descendants."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
-                stat = fh.read()
-        except OSError:
-            continue  # the process ended while we looked
-        # The fields after "(comm) " are: state, ppid, ...
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
+        if entry.isdigit() and (fields := _stat_fields(entry)) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry))  # by ppid
     tree, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -104,16 +107,11 @@ def server_memory_mb(root: int) -> dict[str, float]:
 def tree_cpu_seconds(root: int) -> float:
     """User + system CPU seconds used so far by ``root`` and its live descendants (a
     server's master and workers; a worker that ended meanwhile no longer counts)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in process_tree(root):
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+        if (fields := _stat_fields(pid)) is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def machine() -> dict[str, Any]:

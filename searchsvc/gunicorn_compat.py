@@ -254,15 +254,15 @@ class HeadFirstWorker(ThreadWorker):
             keep = fs.result() if not fs.cancelled() else False
         except Exception:  # noqa: BLE001 - gthread's own handling closes it
             keep = False
-        if keep and getattr(conn, "head", None):  # part of the next request (_next_request)
-            rest, conn.head = bytes(conn.head), bytearray()
-            conn.sock.setblocking(False)
-            self._await_head(conn, rest, conn.timeout)
-            return
-        if keep and self.alive and conn.parser.unreader.buf.getvalue():
+        rest, deadline = b"", 0.0
+        if keep and getattr(conn, "head", None):  # part of one, read by _next_request
+            rest, conn.head, deadline = bytes(conn.head), bytearray(), conn.timeout
+        elif keep and self.alive and conn.parser.unreader.buf.getvalue():  # pipelined
             rest = conn.parser.unreader.take_buffered()
+            deadline = time.monotonic() + self.cfg.keepalive
+        if rest:
             conn.sock.setblocking(False)
-            self._await_head(conn, rest, time.monotonic() + self.cfg.keepalive)
+            self._await_head(conn, rest, deadline)
             return
         super().finish_request(conn, fs)
 
