@@ -40,6 +40,8 @@ import mmap
 import os
 import threading
 import weakref
+from array import array
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -494,7 +496,9 @@ class SuffixSearch:
             values = np.zeros(len(starts), dtype=np.uint64)
             values[inside] = text[at[inside]]
             keys = (keys << np.uint64(16)) | values
-        self._keys = keys
+        # Searched one key at a time: bisect over an array of machine integers costs a
+        # quarter of np.searchsorted's call with a numpy scalar.
+        self._keys = array("Q", keys.tobytes())
 
     def find(self, code: bytes) -> tuple[int, int]:
         width = len(code)  # bytes: two per code unit
@@ -508,16 +512,21 @@ class SuffixSearch:
         for unit in units + [0xFFFF] * pad:
             high = (high << 16) | unit
         # Samples before ``first`` start below the literal, from ``after`` on above it.
-        first = int(np.searchsorted(self._keys, np.uint64(low), side="left"))
-        after = int(np.searchsorted(self._keys, np.uint64(high), side="right"))
+        first = bisect_left(self._keys, low)
+        after = bisect_right(self._keys, high)
         lo = max(0, (first - 1) * _SAMPLE_STEP)
         end = min(self.size, after * _SAMPLE_STEP) if after < len(self._keys) else self.size
+        # A literal of at most four units compares whole within a key: sample ``first``
+        # then starts at or above it, and sample ``after - 1`` at or below it, so each end
+        # of the range lies within one step of samples (for a frequent word, a few
+        # halvings less than searching the whole range twice).
+        short = width <= 2 * _KEY_UNITS
+        hi = min(end, first * _SAMPLE_STEP) if short else end
         # Inlined (hot): suffix ``mid`` starts at the entry's value, which is read from
         # its bytes; its first ``width`` bytes of text are compared with ``code``.
         text, base = self._text, self._text_at
         sa, sa_base, entry, mask = self._sa, self._sa_at, self._entry, self._mask
         from_bytes = int.from_bytes
-        hi = end
         while lo < hi:  # first suffix >= code
             mid = (lo + hi) // 2
             at = sa_base + mid * entry
@@ -527,6 +536,8 @@ class SuffixSearch:
             else:
                 hi = mid
         first_match, hi = lo, end
+        if short and after > 0:
+            lo = max(lo, (after - 1) * _SAMPLE_STEP)
         while lo < hi:  # first suffix whose prefix > code
             mid = (lo + hi) // 2
             at = sa_base + mid * entry
