@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import html
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import SEEDS, engine_of
+from hypothesis import given
+from hypothesis import strategies as st
 from whoosh import index as whoosh_index
 
 from searchsvc.analysis import squeeze_text
 from searchsvc.corpus import Article, Paragraph
 from searchsvc.engine import Engine
-from searchsvc.highlight import match_spans, snippet
+from searchsvc.highlight import mark, match_spans, snippet
 from searchsvc.indexing import article_documents, chunk_id, current_version
 from searchsvc.lifecycle import build_from_articles, sync
 from searchsvc.literal_index import ensure_saved
@@ -193,6 +196,41 @@ def test_snippet_is_cut_around_the_match_at_sentence_ends(small):
     assert plain.startswith("…") and plain.endswith("…")
     assert plain[1:].startswith("这是很长的") or plain[1:].startswith("关键的")
     assert plain[-2] == "。"
+
+
+def _marked_by_escaping_each_piece(text: str, spans: list[tuple[int, int]], start: int,
+                                   end: int) -> str:
+    """The plain definition of ``mark``: every piece escaped on its own."""
+    out, pos = [], start
+    for s, e in spans:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        out += [html.escape(text[pos:s], quote=False), "<mark>",
+                html.escape(text[s:e], quote=False), "</mark>"]
+        pos = e
+    return "".join(out + [html.escape(text[pos:end], quote=False)])
+
+
+@given(st.text(alphabet="ab<>&\"'中文。", max_size=30), st.data())
+def test_mark_escapes_every_piece_whether_or_not_the_text_needs_it(text: str, data):
+    """``mark`` skips escaping a text without ``&<>`` (most news text): its output must be
+    the same as escaping every piece, with markup characters or without, spans at either
+    end, touching, or outside the cut."""
+    bounds = st.integers(0, len(text))
+    cuts = sorted(data.draw(st.lists(bounds, max_size=8)))
+    spans = [(a, b) for a, b in zip(cuts[::2], cuts[1::2], strict=False) if a < b]
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    start = data.draw(bounds)
+    end = data.draw(st.integers(start, len(text)))
+    assert mark(text, merged, start, end) == _marked_by_escaping_each_piece(
+        text, merged, start, end)
+    assert mark(text, merged) == _marked_by_escaping_each_piece(text, merged, 0, len(text))
 
 
 def test_snippet_marks_whole_literals():
