@@ -248,6 +248,7 @@ class _Segment:
         self._context_masks: dict[str, np.ndarray | None] = {}
         self._occurrences: dict[str, np.ndarray] = {}
         self._counts: dict[str, np.ndarray] = {}
+        self._positions: tuple[np.ndarray, np.ndarray] | None = None  # (candidates, map)
 
     def _text_occurrences(self, literal: str) -> np.ndarray:
         """The document of each occurrence of ``literal`` in paragraph texts, read once
@@ -268,6 +269,15 @@ class _Segment:
         if counts is None:
             counts = self._counts[literal] = np.bincount(occurrences, minlength=self.data.size)
         return counts
+
+    def _positions_among(self, docs: np.ndarray) -> np.ndarray:
+        """Where each document of the segment stands in ``docs`` (-1: not there); made
+        once for the candidates every word's BM25 is added to."""
+        if self._positions is None or self._positions[0] is not docs:
+            positions = np.full(self.data.size, -1, dtype=np.int32)
+            positions[docs] = np.arange(len(docs), dtype=np.int32)
+            self._positions = (docs, positions)
+        return self._positions[1]
 
     def masks(self, literal: str) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Documents whose text / whose context contains ``literal`` (None: none)."""
@@ -354,8 +364,11 @@ class _Segment:
                 tf = counts[docs]
                 where = np.flatnonzero(tf)
                 tf = tf[where]
-            else:
-                where, tf = _counts_at(occurrences, docs)
+            else:  # each occurrence's place among the candidates, counted per place
+                places = self._positions_among(docs)[occurrences]
+                tf = np.bincount(places[places >= 0], minlength=len(docs))
+                where = np.flatnonzero(tf)
+                tf = tf[where]
             scores[where] += _bm25(tf, self.data.doc_len[docs[where]], avg_len, idf)
         contexts = self.data.context_occurrences(encode(word))
         if not len(contexts):
@@ -406,16 +419,6 @@ _NO_SCORES = np.zeros(0)
 
 def _and(mask: np.ndarray | None, other: np.ndarray) -> np.ndarray:
     return other if mask is None else mask & other
-
-
-def _counts_at(occurrences: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where in ``docs`` (ascending document numbers) ``occurrences`` (few) fall, and how
-    many fall on each of those."""
-    found, counts = distinct_counts(occurrences)
-    where = np.searchsorted(docs, found)
-    inside = where < len(docs)
-    inside[inside] = docs[where[inside]] == found[inside]
-    return where[inside], counts[inside]
 
 
 def _bm25(tf: np.ndarray, length: np.ndarray, avg_len: float, idf: float) -> np.ndarray:
