@@ -225,6 +225,34 @@ def test_the_segmenter_gives_jiebas_words(tmp_path: Path, seed_articles, order: 
     assert report["after_zero"] == [] and report["fell_back"] is True
 
 
+_QUERY_WORDS_AROUND_A_DICTIONARY = """
+import json, sys
+from pathlib import Path
+from searchsvc import analysis
+from searchsvc.query import parse_query
+from searchsvc.ranking import match_spec
+before = match_spec(parse_query("千县工程 医共体")).words
+analysis.load_user_dictionary(Path(sys.argv[1]))
+after = match_spec(parse_query("千县工程 医共体")).words
+print(json.dumps([before, after], ensure_ascii=False))
+"""
+
+
+def test_a_querys_bm25_words_follow_a_dictionary_loaded_after_it(tmp_path: Path):
+    """The BM25 words of a query are memoised (queries recur); a user dictionary loaded
+    later must still change them, as it changes the index's words. A fresh process: the
+    dictionary is process-wide."""
+    (tmp_path / "userdict.txt").write_text("千县工程 20 n\n医共体\n", "utf-8")
+    env = {**os.environ, JIEBA_CACHE_ENV: str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-c", _QUERY_WORDS_AROUND_A_DICTIONARY, str(tmp_path / "userdict.txt")],
+        env=env, capture_output=True, text=True, timeout=300, check=True,
+    )
+    before, after = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert before == ["千县", "工程", "医共体"]
+    assert after == ["工程", "千县工程", "医共体"]
+
+
 def test_the_word_set_format_indexes_the_tokenizers_words(seed_articles):
     """The text field's format reads ``search_words`` directly; it must index exactly the
     distinct words the field's analyzer yields (Whoosh's Existence path)."""
