@@ -363,14 +363,11 @@ class _Segment:
             counts = self._text_counts(word)
             if counts is not None:
                 tf = counts[docs]
-                where = np.flatnonzero(tf)
-                tf = tf[where]
             else:  # each occurrence's place among the candidates, counted per place
                 places = self._positions_among(docs)[occurrences]
                 tf = np.bincount(places[places >= 0], minlength=len(docs))
-                where = np.flatnonzero(tf)
-                tf = tf[where]
-            scores[where] += _bm25(tf, self.data.doc_len[docs[where]], avg_len, idf)
+            where = np.flatnonzero(tf)
+            scores[where] += _bm25(tf[where], self.data.doc_len[docs[where]], avg_len, idf)
         contexts = self.data.context_occurrences(encode(word))
         if not len(contexts):
             return
